@@ -1,0 +1,151 @@
+// The explicit API: openFile / openFileAsync / withFile. Unlike the drop-in patch it
+// reports what h5wasm would let pass silently (missing file, not HDF5, bad mode, an
+// incompatible reopen in the same thread) as typed errors, and takes per-call options.
+
+import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import * as h5 from "h5wasm/node";
+import { bypassing, closeLocked, fileRegistry, lockModeOf, openLocked } from "./adapter.js";
+import { validate, type Options } from "./config.js";
+import { FileOpenError, H5TSError, InvalidArgumentError } from "./errors.js";
+import type { LockMode } from "./modes.js";
+import { canonicalPath, threadLocks } from "./thread-locks.js";
+
+export type Mode = "r" | "a" | "w" | "x" | "Sa" | "Sr";
+
+/** Lock options for this call, plus h5wasm's own File options (track_order, libver). */
+export interface OpenOptions extends Partial<Pick<Options, "timeoutMs" | "warnAfterMs" | "remoteStaleMs" | "lockDir">>, h5.FileOptions {}
+
+/** A File opened through the explicit API: its close() gives back its lock. */
+export class ThreadsafeFile extends h5.File {
+  override close(): number {
+    return closeLocked(this.file_id, () => bypassing(() => super.close()));
+  }
+  [Symbol.dispose](): void {
+    if (fileRegistry().get(this.file_id)?.file === this) this.close();
+  }
+}
+
+const SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** HDF5 looks for its signature at 0, 512, 1024, 2048, ... (a user block may precede it). */
+function hasHdf5Signature(path: string, size: number): boolean {
+  const fd = openSync(path, "r");
+  try {
+    const buf = Buffer.alloc(8);
+    for (let at = 0; at + 8 <= size; at = at === 0 ? 512 : at * 2) {
+      if (readSync(fd, buf, 0, 8, at) === 8 && buf.equals(SIGNATURE)) return true;
+    }
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function statOrUndefined(path: string) {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The checks h5wasm does not make before opening; each failure is a typed error. */
+function check(path: unknown, mode: unknown): { path: string; mode: Mode; lock: LockMode } {
+  if (typeof path !== "string" || path === "") throw new InvalidArgumentError("path", "must be a non-empty string");
+  const lock = typeof mode === "string" ? lockModeOf(mode) : undefined;
+  if (!lock) throw new FileOpenError("EINVALMODE", path, String(mode), 'mode must be one of "r", "a", "w", "x", "Sr", "Sa"');
+  const st = statOrUndefined(path);
+  const fail = (code: string, why: string) => {
+    throw new FileOpenError(code, path, mode as string, why);
+  };
+  if (st?.isDirectory()) fail("EISDIR", "it is a directory");
+  if (mode === "w" || mode === "x") {
+    if (st && mode === "x") fail("EEXIST", "the file exists (mode x creates a new file only)");
+    const parent = statOrUndefined(dirname(resolve(path)));
+    if (!parent?.isDirectory()) fail("ENOENT", "its directory does not exist");
+  } else {
+    if (!st) fail("ENOENT", "no such file");
+    if (!hasHdf5Signature(path, st!.size)) fail("ENOTHDF5", "not an HDF5 file (no HDF5 signature found)");
+  }
+  return { path, mode: mode as Mode, lock };
+}
+
+function ready(): void {
+  if (!h5.Module) throw new H5TSError("ENOTREADY", "h5wasm is not ready: await h5wasm.ready before opening files");
+}
+
+function construct(path: string, mode: Mode, options: OpenOptions | undefined): ThreadsafeFile {
+  const fileOptions = { track_order: options?.track_order ?? false, ...(options?.libver ? { libver: options.libver } : {}) };
+  const lock = lockModeOf(mode)!;
+  try {
+    const file = openLocked({ filename: path, mode, lock, options: lockOptionsOf(options), strict: true }, () =>
+      bypassing(() => new ThreadsafeFile(path, mode, fileOptions as never)),
+    );
+    if (file.file_id < 0n) throw new FileOpenError("EOPEN", path, mode, "HDF5 could not open it (see its diagnostics on stderr)");
+    return file;
+  } catch (e) {
+    if (e instanceof H5TSError) {
+      if (e.code === "EREOPEN") throw new FileOpenError("EREOPEN", path, mode, e.message, { cause: e });
+      throw e;
+    }
+    throw new FileOpenError("EOPEN", path, mode, `HDF5 refused: ${String((e as Error)?.message ?? e).split("\n")[0]}`, { cause: e });
+  }
+}
+
+function lockOptionsOf(options: OpenOptions | undefined) {
+  if (!options) return undefined;
+  const { track_order: _t, libver: _l, ...lock } = options;
+  return validate(lock);
+}
+
+/**
+ * Opens an HDF5 file holding the lock its mode needs, waiting (synchronously) while
+ * other threads or processes hold a conflicting one.
+ */
+export function openFile(path: string, mode: Mode = "r", options?: OpenOptions): ThreadsafeFile {
+  const c = check(path, mode);
+  lockOptionsOf(options);
+  ready();
+  return construct(c.path, c.mode, options);
+}
+
+/**
+ * Like openFile, but waits for the lock without blocking the event loop; the open itself
+ * then runs synchronously as in h5wasm.
+ */
+export async function openFileAsync(path: string, mode: Mode = "r", options?: OpenOptions): Promise<ThreadsafeFile> {
+  const c = check(path, mode);
+  const lockOptions = lockOptionsOf(options);
+  ready();
+  const canonical = canonicalPath(c.path);
+  const locks = threadLocks();
+  if (locks.verdict(canonical, c.lock) === "incompatible") return construct(c.path, c.mode, options); // throws EREOPEN
+  // Take the thread's lock first without blocking; the open below then joins it at once.
+  const waiting = await locks.claim(canonical, c.lock, lockOptions);
+  try {
+    return construct(c.path, c.mode, options);
+  } finally {
+    waiting.release();
+  }
+}
+
+/**
+ * Opens a file, runs `fn` with it and closes it, also when `fn` throws or its promise
+ * rejects. Returns what `fn` returns.
+ */
+export function withFile<T>(path: string, mode: Mode, fn: (file: ThreadsafeFile) => T, options?: OpenOptions): T {
+  const file = openFile(path, mode, options);
+  let result: T;
+  try {
+    result = fn(file);
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+  if (result instanceof Promise) {
+    return result.finally(() => file.close()) as T;
+  }
+  file.close();
+  return result;
+}

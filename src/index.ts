@@ -1,0 +1,8 @@
+// h5-threadsafe: readers–writer locking for h5wasm across worker threads, processes and hosts.
+export { openFile, openFileAsync, withFile, ThreadsafeFile, type Mode, type OpenOptions } from "./api.js";
+export { patch, unpatch, isPatched } from "./patch.js";
+export { configure, settings, type Options } from "./config.js";
+export { FileOpenError, H5TSError, InvalidArgumentError, LockTimeoutError, type HolderInfo } from "./errors.js";
+export { inspect, clearGone, type LockState } from "./lock.js";
+export { type LockMode, compatible } from "./modes.js";
+export { registry, FileRegistry } from "./registry.js";

@@ -1,0 +1,160 @@
+// The drop-in patch: lock-wrapped versions of h5wasm's File (on the default export), of
+// the Emscripten module's open and close_file (which every File, named import and
+// subclass included, goes through) and of H5Fstart_swmr_write. It adapts h5wasm to the
+// lock and changes nothing else: same results, same exceptions, same output.
+//
+// Wrappers keep the original beside them and are marked, so the patch happens once per
+// thread even with several copies of this package; unpatch() restores an original only
+// where our wrapper is still the one installed.
+
+import h5wasm, * as h5 from "h5wasm/node";
+import {
+  bypassing,
+  closeLocked,
+  fileRegistry,
+  lockModeOf,
+  modeOfFlags,
+  openLocked,
+  swmrWriteStarted,
+  type H5File,
+  type H5Module,
+} from "./adapter.js";
+
+const MARK = Symbol.for("h5-threadsafe.wrapped");
+const STATE = Symbol.for("h5-threadsafe.patch.v1");
+
+type Fn = (...args: any[]) => any;
+type Wrapped = Fn & { [MARK]?: Fn };
+
+interface PatchState {
+  File: typeof h5.File;
+  Patched: typeof h5.File;
+  module?: H5Module;
+  dispose?: PropertyDescriptor;
+}
+
+type Holder = Record<PropertyKey, unknown>;
+const home = h5wasm as unknown as Holder & { [STATE]?: PatchState };
+
+function wrap(target: Holder, name: string, make: (original: Fn) => Fn): void {
+  const original = target[name] as Wrapped;
+  if (typeof original !== "function" || original[MARK]) return;
+  const wrapper = make(original) as Wrapped;
+  Object.defineProperty(wrapper, MARK, { value: original });
+  Object.defineProperty(wrapper, "name", { value: original.name });
+  const desc = Object.getOwnPropertyDescriptor(target, name);
+  Object.defineProperty(target, name, { ...desc, value: wrapper });
+}
+
+function unwrap(target: Holder, name: string): void {
+  const current = target[name] as Wrapped;
+  if (typeof current === "function" && current[MARK]) {
+    const desc = Object.getOwnPropertyDescriptor(target, name);
+    Object.defineProperty(target, name, { ...desc, value: current[MARK] });
+  }
+}
+
+function patchModule(M: H5Module, state: PatchState): void {
+  const mod = M as unknown as Holder;
+  wrap(mod, "open", (open) =>
+    function (this: unknown, filename: unknown, flags: unknown) {
+      const args = arguments;
+      const call = () => open.apply(this, args as unknown as unknown[]) as bigint;
+      const mode = modeOfFlags(M, flags);
+      // What h5wasm would refuse for its own reasons (no name, unknown flags) goes straight to it.
+      if (fileRegistry().bypass || typeof filename !== "string" || filename === "" || mode === undefined) return call();
+      return openLocked({ filename, mode, lock: lockModeOf(mode)! }, call);
+    },
+  );
+  wrap(mod, "close_file", (close) =>
+    function (this: unknown, fileId: bigint) {
+      const args = arguments;
+      const call = () => close.apply(this, args as unknown as unknown[]);
+      return fileRegistry().bypass ? call() : closeLocked(fileId, call);
+    },
+  );
+  wrap(mod, "H5Fstart_swmr_write", (start) =>
+    function (this: unknown, fileId: bigint) {
+      const result = start.apply(this, arguments as unknown as unknown[]);
+      if (result >= 0) swmrWriteStarted(fileId);
+      return result;
+    },
+  );
+  state.module = M;
+}
+
+function makeFile(Original: typeof h5.File): typeof h5.File {
+  const File = class File extends Original {
+    constructor(...args: any[]) {
+      super(...(args as [string]));
+      const entry = fileRegistry().get(this.file_id);
+      if (entry) entry.file = this;
+    }
+    // Files made by the original class (named import, h5wasm itself) are Files too.
+    static override [Symbol.hasInstance](value: unknown): boolean {
+      return Function.prototype[Symbol.hasInstance].call(Original, value);
+    }
+  };
+  return File;
+}
+
+/** Whether the patch is installed in this thread. */
+export function isPatched(): boolean {
+  return home[STATE] !== undefined;
+}
+
+/**
+ * Installs the wrappers in this thread. Idempotent. The returned promise settles once
+ * h5wasm's module is ready and wrapped too.
+ */
+export function patch(): Promise<void> {
+  let state = home[STATE];
+  if (!state) {
+    const Original = home.File as typeof h5.File;
+    state = { File: Original, Patched: makeFile(Original) };
+    Object.defineProperty(home, STATE, { value: state, configurable: true });
+    home.File = state.Patched;
+    const proto = Original.prototype as unknown as Holder;
+    if (!Object.prototype.hasOwnProperty.call(proto, Symbol.dispose)) {
+      state.dispose = {
+        value: function (this: H5File) {
+          if (fileRegistry().get(this.file_id)) this.close();
+        },
+        writable: true,
+        configurable: true,
+        enumerable: false,
+      };
+      Object.defineProperty(proto, Symbol.dispose, state.dispose);
+    }
+    fileRegistry().materialize = (entry) => {
+      const file = Reflect.construct(h5.Group, [entry.fileId, "/"], Original) as H5File;
+      return Object.assign(file, { filename: entry.filename, mode: entry.mode });
+    };
+  }
+  const s = state;
+  if (h5.Module) {
+    if (!s.module) patchModule(h5.Module, s);
+    return Promise.resolve();
+  }
+  return h5.ready.then((M) => {
+    if (home[STATE] === s && !s.module) patchModule(M, s);
+  });
+}
+
+/** Removes the wrappers from this thread, where ours are still the ones installed. */
+export function unpatch(): void {
+  const state = home[STATE];
+  if (!state) return;
+  if (state.module) {
+    const mod = state.module as unknown as Holder;
+    for (const name of ["open", "close_file", "H5Fstart_swmr_write"]) unwrap(mod, name);
+  }
+  const proto = state.File.prototype as unknown as Holder;
+  if (state.dispose && Object.getOwnPropertyDescriptor(proto, Symbol.dispose)?.value === state.dispose.value) {
+    delete proto[Symbol.dispose];
+  }
+  if (home.File === state.Patched) home.File = state.File;
+  delete home[STATE];
+}
+
+export { bypassing };
