@@ -1,0 +1,114 @@
+// Test side of test/fixtures/agent.ts: start an agent in a worker thread or a child
+// process, send it commands, await its replies.
+
+import { fork, type ChildProcess } from "node:child_process";
+import { Worker } from "node:worker_threads";
+import { fileURLToPath } from "node:url";
+
+const AGENT = fileURLToPath(new URL("../fixtures/agent.js", import.meta.url));
+
+export type Where = "thread" | "process";
+
+export interface Reply {
+  ok: boolean;
+  value?: any;
+  error?: { name: string; code?: string; message: string; path?: string; mode?: string; holders?: any[] };
+}
+
+export class Agent {
+  readonly where: Where;
+  readonly pid: number | undefined;
+  #port: Worker | ChildProcess;
+  #next = 0;
+  #waiting = new Map<number, (r: Reply) => void>();
+  #ready: Promise<void>;
+  stderr = "";
+  exited: Promise<number | null>;
+
+  constructor(where: Where, options: { patch?: boolean; env?: NodeJS.ProcessEnv } = {}) {
+    this.where = where;
+    const config = { patch: options.patch ?? true };
+    if (where === "thread") {
+      const w = new Worker(AGENT, { workerData: config, stderr: true, env: { ...process.env, ...options.env } });
+      w.stderr.on("data", (d) => (this.stderr += d));
+      this.#port = w;
+      this.pid = process.pid;
+      this.exited = new Promise((res) => w.on("exit", res));
+    } else {
+      const c = fork(AGENT, [], {
+        env: { ...process.env, ...options.env, H5TS_AGENT: JSON.stringify(config) },
+        stdio: ["ignore", "ignore", "pipe", "ipc"],
+      });
+      c.stderr!.on("data", (d) => (this.stderr += d));
+      this.#port = c;
+      this.pid = c.pid;
+      this.exited = new Promise((res) => c.on("exit", (code) => res(code)));
+    }
+    let ready!: () => void;
+    this.#ready = new Promise((res) => (ready = res));
+    this.#port.on("message", (m: any) => {
+      if (m.ready) return ready();
+      const done = this.#waiting.get(m.id);
+      this.#waiting.delete(m.id);
+      done?.(m);
+    });
+  }
+
+  /** Sends a command; the promise settles with the agent's reply (never rejects on agent errors). */
+  async send(cmd: Record<string, unknown>): Promise<Reply> {
+    await this.#ready;
+    const id = ++this.#next;
+    const reply = new Promise<Reply>((res) => this.#waiting.set(id, res));
+    if (this.#port instanceof Worker) this.#port.postMessage({ ...cmd, id });
+    else this.#port.send({ ...cmd, id });
+    return reply;
+  }
+
+  /** Sends a command that must succeed; returns its value. */
+  async do(cmd: Record<string, unknown>): Promise<any> {
+    const r = await this.send(cmd);
+    if (!r.ok) throw new Error(`agent ${cmd.cmd} failed: ${r.error?.name} ${r.error?.code ?? ""} ${r.error?.message}`);
+    return r.value;
+  }
+
+  async ready(): Promise<void> {
+    await this.#ready;
+  }
+
+  /** The OS-level kill of a child, or terminate() of a worker. */
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    if (this.#port instanceof Worker) await this.#port.terminate();
+    else {
+      this.#port.kill(signal);
+      await this.exited;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#port instanceof Worker) await this.#port.terminate();
+    else if ((this.#port as ChildProcess).exitCode === null) {
+      (this.#port as ChildProcess).kill("SIGKILL");
+      await this.exited;
+    }
+  }
+}
+
+/** Polls `check` until it is true (every 5 ms); throws after `ms`. */
+export async function until(check: () => boolean, ms = 15_000, what = "condition"): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Whether `p` has settled by now (after letting pending messages in). */
+export async function settled(p: Promise<unknown>, graceMs = 50): Promise<boolean> {
+  let done = false;
+  p.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await new Promise((r) => setTimeout(r, graceMs));
+  return done;
+}
