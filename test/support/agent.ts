@@ -71,6 +71,12 @@ export class Agent {
     return r.value;
   }
 
+  /** Asks the agent to exit normally (process.exit); resolves with its exit code. */
+  async exit(code = 0): Promise<number | null> {
+    void this.send({ cmd: "exit", code });
+    return this.exited;
+  }
+
   async ready(): Promise<void> {
     await this.#ready;
   }

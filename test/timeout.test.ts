@@ -1,0 +1,75 @@
+// Bounded waits: the explicit API's timeoutMs and the drop-in H5TS_TIMEOUT_MS end a wait
+// with a LockTimeoutError that names the file, the mode wanted and every holder.
+
+import { expect } from "chai";
+import { realpathSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { inspect } from "../src/index.js";
+import { Agent } from "./support/agent.js";
+import { makeH5, tempDir } from "./support/files.js";
+
+describe("lock timeouts", function () {
+  let tmp: ReturnType<typeof tempDir>;
+  let file: string;
+  const agents: Agent[] = [];
+  beforeEach(async () => {
+    tmp = tempDir();
+    file = join(tmp.dir, "timeout.h5");
+    await makeH5(file);
+  });
+  afterEach(async () => {
+    await Promise.all(agents.splice(0).map((a) => a.stop()));
+    tmp.cleanup();
+  });
+  const start = async (where: "thread" | "process", env?: NodeJS.ProcessEnv) => {
+    const a = new Agent(where, { env });
+    agents.push(a);
+    await a.ready();
+    return a;
+  };
+
+  it("explicit openFile with timeoutMs: 0 fails at once with every holder listed", async function () {
+    const [r1, r2, contender] = [await start("thread"), await start("process"), await start("process")];
+    const before = Date.now();
+    await r1.do({ cmd: "open", file, mode: "r" });
+    await r2.do({ cmd: "open", file, mode: "Sr" });
+    const reply = await contender.send({ cmd: "open", via: "explicit", file, mode: "a", options: { timeoutMs: 0 } });
+    expect(reply.ok).to.equal(false);
+    const e = reply.error!;
+    expect(e.name).to.equal("LockTimeoutError");
+    expect(e.code).to.equal("ELOCKTIMEOUT");
+    expect(e.path).to.equal(realpathSync(file));
+    expect(e.mode).to.equal("exclusive");
+    const holders = e.holders!.sort((a, b) => a.pid - b.pid);
+    expect(holders.map((h) => [h.mode, h.pid, h.host, h.alive])).to.have.deep.members([
+      ["shared", process.pid, hostname(), true],
+      ["swmr-read", r2.pid, hostname(), true],
+    ]);
+    const worker = holders.find((h) => h.pid === process.pid)!;
+    expect(worker.threadId).to.be.greaterThan(0);
+    expect(worker.tid).to.not.equal(process.pid);
+    for (const h of holders) expect(h.since).to.be.within(before - 1000, Date.now());
+    expect(e.message).to.include(realpathSync(file)).and.include("swmr-read by pid");
+    expect(inspect(file).waiters, "the timed-out waiter left no record").to.deep.equal([]);
+  });
+
+  it("drop-in: H5TS_TIMEOUT_MS bounds the wait of new File() with the same error", async function () {
+    const holder = await start("thread");
+    const h = await holder.do({ cmd: "open", file, mode: "a" });
+    const contender = await start("process", { H5TS_TIMEOUT_MS: "300" });
+    const t0 = Date.now();
+    const reply = await contender.send({ cmd: "open", file, mode: "r" });
+    const waited = Date.now() - t0;
+    expect(reply.ok).to.equal(false);
+    expect(reply.error!.code).to.equal("ELOCKTIMEOUT");
+    expect(reply.error!.holders!.map((x) => x.mode)).to.deep.equal(["exclusive"]);
+    expect(waited).to.be.at.least(300);
+    expect(inspect(file).waiters).to.deep.equal([]);
+    // The lock is intact and goes on working.
+    await holder.do({ cmd: "close", index: h.index });
+    const again = await contender.do({ cmd: "open", file, mode: "r" });
+    await contender.do({ cmd: "close", index: again.index });
+    expect(inspect(file).holders).to.deep.equal([]);
+  });
+});
