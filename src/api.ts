@@ -21,7 +21,7 @@ export class ThreadsafeFile extends h5.File {
   override close(): number {
     return closeLocked(this.file_id, () => bypassing(() => super.close()));
   }
-  [Symbol.dispose](): void {
+  override [Symbol.dispose](): void {
     if (fileRegistry().get(this.file_id)?.file === this) this.close();
   }
 }

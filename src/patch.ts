@@ -158,3 +158,10 @@ export function unpatch(): void {
 }
 
 export { bypassing };
+
+// With the patch, every File supports `using`.
+declare module "h5wasm/node" {
+  interface File {
+    [Symbol.dispose](): void;
+  }
+}

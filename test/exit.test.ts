@@ -1,0 +1,75 @@
+// What is left open when a thread or process ends is closed by the registry, so an
+// unclosed writer's data is saved; without the patch the same program leaves a file
+// HDF5 cannot read. A signal still kills the process, after the files are closed.
+
+import { expect } from "chai";
+import { spawn } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import h5wasm from "h5wasm/node";
+import { tempDir } from "./support/files.js";
+
+const WRITER = fileURLToPath(new URL("./fixtures/unclosed-writer.js", import.meta.url));
+const INSTALL = fileURLToPath(new URL("../src/install.js", import.meta.url));
+
+function runWriter(file: string, how: string, patched: boolean, signal?: NodeJS.Signals) {
+  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve, reject) => {
+    const c = spawn(process.execPath, [...(patched ? ["--import", INSTALL] : []), WRITER, file, how], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    c.stderr.on("data", (d) => (stderr += d));
+    c.stdout.on("data", (d) => {
+      if (signal && String(d).includes("ready")) c.kill(signal);
+    });
+    c.on("error", reject);
+    c.on("exit", (code, sig) => resolve({ code, signal: sig, stderr }));
+  });
+}
+
+async function readBack(file: string): Promise<{ ok: boolean; saved?: number; inner?: number[] }> {
+  await h5wasm.ready;
+  const f = new h5wasm.File(file, "r");
+  if (f.file_id < 0n) return { ok: false };
+  try {
+    const saved = (f.get("saved") as any)?.value as Float64Array | undefined;
+    const inner = (f.get("group/inner") as any)?.value as Int32Array | undefined;
+    return { ok: !!saved && !!inner, saved: saved?.length, inner: inner ? [...inner] : undefined };
+  } finally {
+    f.close();
+  }
+}
+
+describe("closing at exit", function () {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => (tmp = tempDir()));
+  afterEach(() => tmp.cleanup());
+
+  for (const how of ["end", "exit", "worker"]) {
+    it(`saves an unclosed writer when the ${how === "worker" ? "worker thread ends" : `process ${how === "end" ? "ends" : "calls process.exit()"}`}`, async function () {
+      const file = join(tmp.dir, `${how}.h5`);
+      const r = await runWriter(file, how, true);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stderr).to.equal("");
+      expect(await readBack(file)).to.deep.equal({ ok: true, saved: 4096, inner: [1, 2, 3] });
+      expect(readdirSync(tmp.dir), "no lock files left").to.deep.equal([`${how}.h5`]);
+    });
+  }
+
+  it("without the patch, the same unclosed writer leaves a file HDF5 cannot read", async function () {
+    const file = join(tmp.dir, "bare.h5");
+    const r = await runWriter(file, "exit", false);
+    expect(r.code).to.equal(0);
+    const back = await readBack(file);
+    expect(back.ok).to.equal(false);
+  });
+
+  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+    it(`on ${signal} closes the files, then dies by the signal as it would have`, async function () {
+      const file = join(tmp.dir, `${signal}.h5`);
+      const r = await runWriter(file, "signal", true, signal);
+      expect(r.signal).to.equal(signal);
+      expect(await readBack(file)).to.deep.equal({ ok: true, saved: 4096, inner: [1, 2, 3] });
+      expect(readdirSync(tmp.dir)).to.deep.equal([`${signal}.h5`]);
+    });
+  }
+});
