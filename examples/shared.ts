@@ -169,7 +169,7 @@ export function runWorker<T>(entry: URL, workerData: unknown): Promise<T> {
       if (answer?.ok) resolve(answer.value);
       else if (answer) {
         const { name, message, code: errCode, stack } = answer.error;
-        reject(Object.assign(new Error(message), { name, code: errCode, stack }));
+        reject(Object.assign(new Error(message), { name, stack }, errCode === undefined ? {} : { code: errCode }));
       } else reject(crash ?? new Error(`worker exited with code ${code} before replying`));
     });
   });
