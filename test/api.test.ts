@@ -1,0 +1,162 @@
+// The explicit API: typed errors where h5wasm fails silently, per-call options, withFile,
+// async waiting that leaves the event loop free, and `using`. Nothing it refuses leaves a
+// lock or a file behind. Runs in the (unpatched) test process: the API patches nothing.
+
+import { expect } from "chai";
+import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import h5wasm from "h5wasm/node";
+import { FileOpenError, InvalidArgumentError, LockTimeoutError, inspect, openFile, openFileAsync, withFile } from "../src/index.js";
+import { Agent, until } from "./support/agent.js";
+import { makeH5, tempDir } from "./support/files.js";
+
+describe("explicit API", function () {
+  let tmp: ReturnType<typeof tempDir>;
+  let good: string;
+  before(async () => {
+    await h5wasm.ready;
+  });
+  beforeEach(async () => {
+    tmp = tempDir();
+    good = join(tmp.dir, "good.h5");
+    await makeH5(good);
+  });
+  afterEach(() => tmp.cleanup());
+
+  const failsWith = (fn: () => unknown, type: Function, code: string) => {
+    const before = readdirSync(tmp.dir).sort();
+    let error: any;
+    try {
+      fn();
+    } catch (e) {
+      error = e;
+    }
+    expect(error, `expected ${code}`).to.be.instanceOf(type);
+    expect(error.code).to.equal(code);
+    expect(readdirSync(tmp.dir).sort(), "nothing left behind").to.deep.equal(before);
+    return error;
+  };
+
+  it("gives a typed error, and leaves nothing behind, for each bad input", function () {
+    const missing = join(tmp.dir, "missing.h5");
+    let e = failsWith(() => openFile(missing, "r"), FileOpenError, "ENOENT");
+    expect(e.path).to.equal(missing);
+    expect(e.mode).to.equal("r");
+    expect(e.message).to.include(missing);
+    failsWith(() => openFile(missing, "a"), FileOpenError, "ENOENT");
+    failsWith(() => openFile(missing, "Sr"), FileOpenError, "ENOENT");
+    mkdirSync(join(tmp.dir, "folder.h5"));
+    failsWith(() => openFile(join(tmp.dir, "folder.h5"), "r"), FileOpenError, "EISDIR");
+    writeFileSync(join(tmp.dir, "text.h5"), "just some text, not HDF5\n");
+    failsWith(() => openFile(join(tmp.dir, "text.h5"), "r"), FileOpenError, "ENOTHDF5");
+    failsWith(() => openFile(good, "rw" as never), FileOpenError, "EINVALMODE");
+    failsWith(() => openFile(good, "x"), FileOpenError, "EEXIST");
+    failsWith(() => openFile(join(tmp.dir, "no", "such", "dir.h5"), "w"), FileOpenError, "ENOENT");
+    e = failsWith(() => openFile("", "r"), InvalidArgumentError, "EINVALIDARG");
+    expect(e.option).to.equal("path");
+    e = failsWith(() => openFile(good, "r", { timeoutMs: -1 }), InvalidArgumentError, "EINVALIDARG");
+    expect(e.option).to.equal("options.timeoutMs");
+    e = failsWith(() => openFile(good, "r", { timout: 5 } as never), InvalidArgumentError, "EINVALIDARG");
+    expect(e.option).to.equal("options.timout");
+  });
+
+  it("reports a truncated HDF5 file as EOPEN, with HDF5's exception as cause under the throwing handler", async function () {
+    const truncated = join(tmp.dir, "truncated.h5");
+    writeFileSync(truncated, readFileSync(good).subarray(0, 600));
+    let e = failsWith(() => openFile(truncated, "r"), FileOpenError, "EOPEN");
+    expect(e.message).to.include("truncated.h5");
+    const M = await h5wasm.ready;
+    M.activate_throwing_error_handler();
+    try {
+      e = failsWith(() => openFile(truncated, "a"), FileOpenError, "EOPEN");
+      expect(String(e.cause)).to.include("H5Fopen(): unable to synchronously open file");
+    } finally {
+      M.deactivate_throwing_error_handler();
+    }
+  });
+
+  it("refuses an incompatible reopen in the same thread with EREOPEN, and joins a compatible one", function () {
+    const r = openFile(good, "r");
+    try {
+      const e = failsWith(() => openFile(good, "a"), FileOpenError, "EREOPEN");
+      expect(e.message).to.include("shared");
+      const r2 = openFile(good, "r");
+      expect(inspect(good).holders.map((h) => h.mode)).to.deep.equal(["shared"]);
+      r2.close();
+    } finally {
+      r.close();
+    }
+    expect(inspect(good).holders).to.deep.equal([]);
+  });
+
+  it("opens names with spaces and non-ASCII letters, and symlinks share the file's lock", function () {
+    const odd = join(tmp.dir, "données d'été ✓.h5");
+    const w = openFile(odd, "w");
+    w.create_dataset({ name: "x", data: new Float64Array([1, 2]) });
+    w.close();
+    const link = join(tmp.dir, "link.h5");
+    symlinkSync(odd, link);
+    withFile(odd, "r", (f) => {
+      expect(f.keys()).to.deep.equal(["x"]);
+      using viaLink = openFile(link, "r");
+      expect(viaLink.keys()).to.deep.equal(["x"]);
+      // One thread, one lock: the reopen through the symlink joined the same lock.
+      expect(inspect(link).holders.map((h) => h.mode)).to.deep.equal(["shared"]);
+      expect(inspect(link).path).to.equal(inspect(odd).path);
+      expect(() => openFile(link, "a")).to.throw(FileOpenError).with.property("code", "EREOPEN");
+    });
+    expect(readdirSync(tmp.dir).sort()).to.deep.equal(["données d'été ✓.h5", "good.h5", "link.h5"]);
+  });
+
+  it("withFile returns fn's value and closes the file, also when fn throws or rejects", async function () {
+    expect(withFile(good, "r", (f) => f.keys())).to.deep.equal(["data"]);
+    expect(inspect(good).holders).to.deep.equal([]);
+    expect(() =>
+      withFile(good, "a", () => {
+        throw new Error("inside");
+      }),
+    ).to.throw("inside");
+    expect(inspect(good).holders).to.deep.equal([]);
+    let rejected: unknown;
+    await withFile(good, "a", async () => {
+      expect(inspect(good).holders.map((h) => h.mode)).to.deep.equal(["exclusive"]);
+      throw new Error("async inside");
+    }).catch((e) => (rejected = e));
+    expect((rejected as Error).message).to.equal("async inside");
+    expect(inspect(good).holders).to.deep.equal([]);
+  });
+
+  it("`using` closes an explicit File at the end of the block", function () {
+    {
+      using f = openFile(good, "a");
+      expect(inspect(good).holders.map((h) => h.mode)).to.deep.equal(["exclusive"]);
+      void f;
+    }
+    expect(inspect(good).holders).to.deep.equal([]);
+  });
+
+  it("openFileAsync waits without blocking the event loop, and times out with LockTimeoutError", async function () {
+    const holder = new Agent("process");
+    try {
+      const h = await holder.do({ cmd: "open", file: good, mode: "a" });
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      const opening = openFileAsync(good, "r");
+      await until(() => inspect(good).waiters.length === 1, 15_000, "the async waiter");
+      const ticksWhileWaiting = ticks;
+      await until(() => ticks >= ticksWhileWaiting + 5, 15_000, "timers to run while waiting");
+      await holder.do({ cmd: "close", index: h.index });
+      const f = await opening;
+      clearInterval(timer);
+      expect(inspect(good).holders.map((x) => x.mode)).to.deep.equal(["shared"]);
+      f.close();
+      await holder.do({ cmd: "open", file: good, mode: "a" });
+      let error: unknown;
+      await openFileAsync(good, "r", { timeoutMs: 100 }).catch((e) => (error = e));
+      expect(error).to.be.instanceOf(LockTimeoutError);
+      expect(inspect(good).waiters).to.deep.equal([]);
+    } finally {
+      await holder.stop();
+    }
+  });
+});
