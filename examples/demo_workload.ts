@@ -33,6 +33,8 @@ interface Outcome {
   reads: number;
   tornReads: number;
   failedReads: number;
+  /** h5wasm calls that threw (most failures are reported on stderr only). */
+  exceptions: number;
   startedAt: number;
   endedAt: number;
 }
@@ -51,6 +53,7 @@ function work({ filename, role, id, start }: Job): Outcome {
   let reads = 0;
   let tornReads = 0;
   let failedReads = 0;
+  let exceptions = 0;
   if (role === "writer") {
     for (let j = 0; j < APPENDS; j++) {
       // Errors are what the bare run is expected to produce: keep going, count the result at the end.
@@ -63,21 +66,22 @@ function work({ filename, role, id, start }: Job): Outcome {
           file.close();
         }
       } catch {
-        // the file is damaged or the open failed; HDF5 said why on stderr
+        exceptions++; // the file is damaged; keep going, what is left is counted at the end
       }
     }
   } else {
     for (let r = 0; r < READS; r++, reads++) {
       const read = readCounter(filename);
       if (read !== "whole") tornReads++;
-      if (read === "failed") failedReads++;
+      if (read !== "whole" && read !== "mixed") failedReads++;
+      if (read === "threw") exceptions++;
     }
   }
-  return { patched: isPatched(), reads, tornReads, failedReads, startedAt, endedAt: now() };
+  return { patched: isPatched(), reads, tornReads, failedReads, exceptions, startedAt, endedAt: now() };
 }
 
 /** Reads /counter: "whole" when all its elements hold one value, "mixed" when not. */
-function readCounter(filename: string): "whole" | "mixed" | "failed" {
+function readCounter(filename: string): "whole" | "mixed" | "failed" | "threw" {
   try {
     const file = new h5wasm.File(filename, "r");
     if (file.file_id < 0n) return "failed";
@@ -89,7 +93,7 @@ function readCounter(filename: string): "whole" | "mixed" | "failed" {
       file.close();
     }
   } catch {
-    return "failed";
+    return "threw";
   }
 }
 
@@ -141,6 +145,7 @@ async function main(): Promise<void> {
     appendsPresent: countPresent(filename),
     tornReads: outcomes.reduce((n, o) => n + o.tornReads, 0),
     failedReads: outcomes.reduce((n, o) => n + o.failedReads, 0),
+    exceptions: outcomes.reduce((n, o) => n + o.exceptions, 0),
     reads: outcomes.reduce((n, o) => n + o.reads, 0),
     crashedThreads: jobs.length - outcomes.length,
     seconds: (Math.max(...outcomes.map((o) => o.endedAt)) - Math.min(...outcomes.map((o) => o.startedAt))) / 1000,

@@ -1,7 +1,8 @@
 // PyTables' threading_monkeypatch.py, ported: the same program as simple_threading.ts,
 // written as plain h5wasm code. The import on the first line is the only change; it
-// makes every h5wasm File take the file's lock from open to close. It runs in each
-// worker too, since the workers start from this same file.
+// makes every h5wasm File take the file's lock from open to close, and makes File
+// disposable, so `using` closes it (PyTables' `with`). It runs in each worker too,
+// since the workers start from this same file.
 //
 //   node dist/examples/threading_monkeypatch.js [filename] [h5path] [nthreads]
 
@@ -24,14 +25,10 @@ else await reply(() => run(workerData as Job));
 
 /** The thread function: the sum of one block of rows, as exact partial sums. */
 function run({ filename, h5path, rows }: Job): number[] {
-  const file = new h5wasm.File(filename, "r");
+  using file = new h5wasm.File(filename, "r");
   if (file.file_id < 0n) throw new Error(`cannot open ${filename}`); // h5wasm does not throw
-  try {
-    const data = datasetAt(file, h5path).slice([rows]);
-    return new ExactSum().addAll(numbersOf(data)).partials;
-  } finally {
-    file.close();
-  }
+  const data = datasetAt(file, h5path).slice([rows]);
+  return new ExactSum().addAll(numbersOf(data)).partials;
 }
 
 async function main(): Promise<void> {
@@ -39,20 +36,14 @@ async function main(): Promise<void> {
 
   // generate the test data
   if (!existsSync(filename)) {
-    const file = new h5wasm.File(filename, "w");
-    try {
-      writeTestArray(file, h5path);
-    } finally {
-      file.close();
-    }
+    using file = new h5wasm.File(filename, "w");
+    writeTestArray(file, h5path);
   }
-  const file = new h5wasm.File(filename, "r");
-  if (file.file_id < 0n) throw new Error(`cannot open ${filename}`);
   let shape: number[];
-  try {
+  {
+    using file = new h5wasm.File(filename, "r");
+    if (file.file_id < 0n) throw new Error(`cannot open ${filename}`);
     shape = datasetAt(file, h5path).shape!; // datasetAt checked it has dimensions
-  } finally {
-    file.close();
   }
 
   // one thread per block of rows (dimension 0), each running this same file

@@ -1,8 +1,8 @@
 // A pool of worker threads appending to one HDF5 file, in plain h5wasm plus the patch.
 // Each worker opens the file with "a" for every dataset it adds, as independent jobs
-// would. Without the patch the workers overwrite each other's changes and most datasets
-// are lost with no exception thrown; with it, each open waits while another worker has
-// the file open, and every append lands.
+// would. Without the patch the workers overwrite each other's changes: datasets are lost
+// and opens fail, reported mostly on stderr only. With it, each open waits while another
+// worker has the file open, and every append lands.
 //
 //   node dist/examples/worker_pool.js [filename] [workers] [appends]
 

@@ -102,7 +102,9 @@ export class HeldLock {
     if (this.#released || mode === this.#mode) return;
     if (!relaxes(this.#mode, mode)) throw new Error(`cannot change a ${this.#mode} lock to ${mode} without waiting`);
     const name = withMode(this.#name, mode);
-    renameRecord(this.dir, this.#name, name);
+    // Under the mutex: a readdir running during a rename may see neither name, and a
+    // writer taking the mutex must not miss this holder.
+    withMutex(this.dir, () => renameRecord(this.dir, this.#name, name));
     debug("relax %s %s -> %s", this.path, this.#mode, mode);
     this.#name = name;
     this.#mode = mode;
