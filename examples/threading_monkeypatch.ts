@@ -37,6 +37,7 @@ async function main(): Promise<void> {
   // generate the test data
   if (!existsSync(filename)) {
     using file = new h5wasm.File(filename, "w");
+    if (file.file_id < 0n) throw new Error(`cannot create ${filename}`);
     writeTestArray(file, h5path);
   }
   let shape: number[];

@@ -4,3 +4,11 @@
 import { patch } from "./patch.js";
 
 await patch();
+
+// With the patch, every File supports `using` (declared here, so that code which does not
+// load the patch is not told so).
+declare module "h5wasm/node" {
+  interface File {
+    [Symbol.dispose](): void;
+  }
+}

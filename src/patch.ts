@@ -159,9 +159,3 @@ export function unpatch(): void {
 
 export { bypassing };
 
-// With the patch, every File supports `using`.
-declare module "h5wasm/node" {
-  interface File {
-    [Symbol.dispose](): void;
-  }
-}
