@@ -1,0 +1,48 @@
+// The two ported PyTables examples compute the right mean on a file whose mean is known,
+// for a 2-D array and a 3-D one at a nested path, with several thread counts.
+
+import { expect } from "chai";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import h5wasm from "h5wasm/node";
+import { tempDir } from "./support/files.js";
+
+const example = (name: string) => fileURLToPath(new URL(`../examples/${name}.js`, import.meta.url));
+
+describe("the ported PyTables examples", function () {
+  let tmp: ReturnType<typeof tempDir>;
+  before(async () => {
+    tmp = tempDir();
+    await h5wasm.ready;
+    const f = new h5wasm.File(join(tmp.dir, "known.h5"), "w");
+    // 0..9999 as 100x100: mean 4999.5; 0..104 as 7x5x3 under a group: mean 52.
+    f.create_dataset({ name: "array", data: Float64Array.from({ length: 10_000 }, (_, i) => i), shape: [100, 100] });
+    f.create_group("deep").create_dataset({ name: "cube", data: Int32Array.from({ length: 105 }, (_, i) => i), shape: [7, 5, 3] });
+    f.close();
+  });
+  after(() => tmp.cleanup());
+
+  for (const name of ["simple_threading", "threading_monkeypatch"]) {
+    it(`${name} prints the mean over all elements`, function () {
+      const file = join(tmp.dir, "known.h5");
+      for (const [h5path, threads, mean] of [
+        ["/array", "5", "4999.5"],
+        ["/array", "3", "4999.5"],
+        ["/deep/cube", "4", "52"],
+      ]) {
+        const r = spawnSync(process.execPath, [example(name), file, h5path, threads], { encoding: "utf8" });
+        expect(r.status, r.stderr).to.equal(0);
+        expect(r.stdout).to.equal(`Mean: ${mean}\n`);
+      }
+    });
+
+    it(`${name} creates a 100x100 random array when the file is missing (mean near 0.5)`, function () {
+      const file = join(tmp.dir, `${name}-new.h5`);
+      const r = spawnSync(process.execPath, [example(name), file], { encoding: "utf8" });
+      expect(r.status, r.stderr).to.equal(0);
+      const mean = Number(/^Mean: (.*)\n$/.exec(r.stdout)![1]);
+      expect(mean).to.be.within(0.45, 0.55);
+    });
+  }
+});
