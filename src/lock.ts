@@ -13,13 +13,13 @@ import { settings, type Options } from "./config.js";
 import { debug } from "./debug.js";
 import { LockTimeoutError, describeHolder, type HolderInfo } from "./errors.js";
 import { compatible, relaxes, type LockMode } from "./modes.js";
-import { makeLockDir, withMutex } from "./mutex.js";
+import { makeFallbackRoot, makeLockDir, withMutex } from "./mutex.js";
 import {
   createRecord,
   isAlive,
   isOwn,
   listRecords,
-  lockDirFor,
+  lockDirsFor,
   nowMicros,
   recordName,
   removeRecord,
@@ -130,13 +130,25 @@ function removeDirIfEmpty(dir: string): void {
   }
 }
 
+const PERMISSION = new Set(["EACCES", "EPERM", "EROFS"]);
+
+function isPermissionError(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  const cause = (e as { cause?: NodeJS.ErrnoException }).cause?.code;
+  return PERMISSION.has(code ?? "") || PERMISSION.has(cause ?? "");
+}
+
 /** One attempt to take a lock, step by step, shared by the sync and async waits. */
 class Attempt {
   readonly path: string;
   readonly mode: LockMode;
-  readonly dir: string;
   readonly options: LockOptions;
   readonly started = performance.now();
+  /** Every folder that may hold records of this file. */
+  readonly #dirs: string[];
+  readonly #fallback: string | undefined;
+  /** Where this attempt puts its own records: the first of #dirs it may write. */
+  #home: string;
   #waiter: { name: string; since: number } | undefined;
   #blockers: LockRecord[] = [];
   #aliveAt = new Map<string, number>();
@@ -148,18 +160,46 @@ class Attempt {
     this.path = path;
     this.mode = mode;
     this.options = options;
-    this.dir = lockDirFor(path, options.lockDir);
+    const { primary, fallback } = lockDirsFor(path, options.lockDir);
+    this.#dirs = fallback ? [primary, fallback] : [primary];
+    this.#fallback = fallback;
+    this.#home = primary;
+  }
+
+  /** Runs a write into the home folder; moves home to the fallback folder where it may not write. */
+  #writing<T>(fn: (home: string) => T): T {
+    for (;;) {
+      try {
+        return fn(this.#home);
+      } catch (e) {
+        if (!isPermissionError(e) || !this.#fallback || this.#home === this.#fallback) throw e;
+        debug("fallback %s: cannot write %s (%s), using %s", this.path, this.#home, (e as Error).message, this.#fallback);
+        this.#home = this.#fallback;
+        makeFallbackRoot();
+      }
+    }
   }
 
   /** Takes the lock if nothing alive stands in the way; undefined otherwise. */
   step(): HeldLock | undefined {
-    if (this.#findBlockers().length === 0) {
-      const held = withMutex(this.dir, () => {
-        if (this.#findBlockers().length) return undefined;
-        const name = recordName("h", this.mode, nowMicros());
-        createRecord(this.dir, name);
-        return new HeldLock(this.path, this.dir, name, this.mode, this.options.remoteStaleMs);
-      });
+    if (this.#findBlockers(this.#dirs).length === 0) {
+      const held = this.#writing((home) =>
+        withMutex(home, () => {
+          if (this.#findBlockers(this.#dirs).length) return undefined;
+          const name = recordName("h", this.mode, nowMicros());
+          createRecord(home, name);
+          // Folders other than home are not under this mutex: a holder that was added
+          // there meanwhile and did not see this record sees it now, and one of the two
+          // steps back (both may, and then both try again).
+          const others = this.#dirs.filter((d) => d !== home);
+          if (others.length && this.#findBlockers(others, "h").length) {
+            removeRecord(home, name);
+            this.#delay = Math.max(this.#delay, Math.random() * 2);
+            return undefined;
+          }
+          return new HeldLock(this.path, home, name, this.mode, this.options.remoteStaleMs);
+        }),
+      );
       if (held) {
         this.#dropWaiter();
         debug("acquire %s %s after %d ms", this.path, this.mode, Math.round(performance.now() - this.started));
@@ -180,21 +220,23 @@ class Attempt {
 
   abandon(): void {
     this.#dropWaiter();
-    removeDirIfEmpty(this.dir);
+    removeDirIfEmpty(this.#home);
   }
 
-  #findBlockers(): LockRecord[] {
+  #findBlockers(dirs: string[], only?: "h"): LockRecord[] {
     const out: LockRecord[] = [];
     const mine = this.#waiter?.since;
-    for (const r of listRecords(this.dir)) {
-      if (isOwn(r)) continue;
-      const conflicts = !compatible(r.mode, this.mode);
-      // A holder in the way, or a waiter that came first and wants something we'd spoil.
-      if (!conflicts || (r.kind === "w" && mine !== undefined && r.since >= mine)) continue;
-      if (this.#alive(r)) out.push(r);
-      else if (removeRecord(this.dir, r.name)) debug("reap %s %s %s pid %d tid %d", this.path, r.kind, r.mode, r.pid, r.tid);
+    for (const dir of dirs) {
+      for (const r of listRecords(dir)) {
+        if (isOwn(r) || (only && r.kind !== only)) continue;
+        const conflicts = !compatible(r.mode, this.mode);
+        // A holder in the way, or a waiter that came first and wants something we'd spoil.
+        if (!conflicts || (r.kind === "w" && mine !== undefined && r.since >= mine)) continue;
+        if (this.#alive(r)) out.push(r);
+        else if (removeRecord(r.dir, r.name)) debug("reap %s %s %s pid %d tid %d", this.path, r.kind, r.mode, r.pid, r.tid);
+      }
     }
-    this.#blockers = out;
+    if (!only) this.#blockers = out;
     return out;
   }
 
@@ -203,7 +245,7 @@ class Attempt {
     const now = performance.now();
     const at = this.#aliveAt.get(r.name);
     if (at !== undefined && now - at < 50) return true;
-    const alive = isAlive(this.dir, r, this.options.remoteStaleMs);
+    const alive = isAlive(r, this.options.remoteStaleMs);
     if (alive) this.#aliveAt.set(r.name, now);
     return alive;
   }
@@ -212,29 +254,30 @@ class Attempt {
     if (this.#waiter) {
       const now = performance.now();
       if (now - this.#touchedAt > this.options.remoteStaleMs / 4) {
-        touchRecord(this.dir, this.#waiter.name);
+        touchRecord(this.#home, this.#waiter.name);
         this.#touchedAt = now;
       }
       return;
     }
     const since = nowMicros();
     const name = recordName("w", this.mode, since);
-    for (;;) {
-      try {
-        createRecord(this.dir, name);
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-        makeLockDir(this.dir); // the last holder removed the folder meanwhile
+    this.#writing((home) => {
+      for (;;) {
+        try {
+          return createRecord(home, name);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+          makeLockDir(home); // the last holder removed the folder meanwhile
+        }
       }
-    }
+    });
     this.#waiter = { name, since };
     this.#touchedAt = performance.now();
     debug("wait %s %s behind %o", this.path, this.mode, this.#blockers.map((b) => `${b.kind}${b.mode}:${b.pid}/${b.tid}`));
   }
 
   #dropWaiter(): void {
-    if (this.#waiter) removeRecord(this.dir, this.#waiter.name);
+    if (this.#waiter) removeRecord(this.#home, this.#waiter.name);
     this.#waiter = undefined;
   }
 
@@ -304,19 +347,26 @@ export async function acquire(path: string, mode: LockMode, options?: Partial<Lo
 
 export interface LockState {
   path: string;
-  dir: string;
+  /** The folders its records may be in: beside the file, and this host's fallback. */
+  dirs: string[];
   holders: HolderInfo[];
   waiters: HolderInfo[];
 }
 
-/** Who holds and who waits for `path`'s lock, as recorded; gone ones are marked, not removed. */
-export function inspect(path: string, options?: Partial<LockOptions>): LockState {
+function recordsOf(path: string, options?: Partial<LockOptions>): { canonical: string; dirs: string[]; records: LockRecord[]; o: LockOptions } {
   const canonical = canonicalPath(path);
   const o = lockOptions(options);
-  const dir = lockDirFor(canonical, o.lockDir);
-  const state: LockState = { path: canonical, dir, holders: [], waiters: [] };
-  for (const r of listRecords(dir)) {
-    const info = toHolderInfo(r, isAlive(dir, r, o.remoteStaleMs));
+  const { primary, fallback } = lockDirsFor(canonical, o.lockDir);
+  const dirs = fallback ? [primary, fallback] : [primary];
+  return { canonical, dirs, records: dirs.flatMap((d) => listRecords(d)), o };
+}
+
+/** Who holds and who waits for `path`'s lock, as recorded; gone ones are marked, not removed. */
+export function inspect(path: string, options?: Partial<LockOptions>): LockState {
+  const { canonical, dirs, records, o } = recordsOf(path, options);
+  const state: LockState = { path: canonical, dirs, holders: [], waiters: [] };
+  for (const r of records) {
+    const info = toHolderInfo(r, isAlive(r, o.remoteStaleMs));
     (r.kind === "h" ? state.holders : state.waiters).push(info);
   }
   return state;
@@ -324,12 +374,11 @@ export function inspect(path: string, options?: Partial<LockOptions>): LockState
 
 /** Removes the records of holders and waiters that are gone; returns how many. */
 export function clearGone(path: string, options?: Partial<LockOptions>): number {
-  const o = lockOptions(options);
-  const dir = lockDirFor(canonicalPath(path), o.lockDir);
+  const { dirs, records, o } = recordsOf(path, options);
   let n = 0;
-  for (const r of listRecords(dir)) {
-    if (!isAlive(dir, r, o.remoteStaleMs) && removeRecord(dir, r.name)) n++;
+  for (const r of records) {
+    if (!isAlive(r, o.remoteStaleMs) && removeRecord(r.dir, r.name)) n++;
   }
-  removeDirIfEmpty(dir);
+  for (const d of dirs) removeDirIfEmpty(d);
   return n;
 }

@@ -13,11 +13,11 @@
 //   the one inside; the others find nothing to remove and compete for the free lock.
 
 import * as fs from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import lockfile from "proper-lockfile";
 import { H5TSError } from "./errors.js";
 import { aliveOnThisHost, identity } from "./liveness.js";
-import { parseRecord, recordName } from "./records.js";
+import { FALLBACK_ROOT, parseRecord, recordName } from "./records.js";
 import { sleepSync } from "./sleep.js";
 
 const MUTEX = "mutex";
@@ -146,13 +146,28 @@ function acquire(dir: string): () => void {
   }
 }
 
-/** Creates a lock folder. Fails with H5TSError ENOLOCKDIR when that is not possible. */
+/**
+ * Creates a lock folder. Fails with H5TSError ENOLOCKDIR when that is not possible. In
+ * the host's shared fallback folder, lock folders are open to every user, as the records
+ * of all users of a file must meet there.
+ */
 export function makeLockDir(dir: string): void {
   try {
     fs.mkdirSync(dir);
+    if (dirname(dir) === FALLBACK_ROOT) fs.chmodSync(dir, 0o777);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "EEXIST") return;
     throw new H5TSError("ENOLOCKDIR", `cannot create lock folder ${dir}: ${code}`, { cause: e });
+  }
+}
+
+/** Creates the host's fallback folder, sticky and writable by all, as /tmp is. */
+export function makeFallbackRoot(): void {
+  try {
+    fs.mkdirSync(FALLBACK_ROOT);
+    fs.chmodSync(FALLBACK_ROOT, 0o1777);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
   }
 }

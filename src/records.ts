@@ -4,6 +4,7 @@
 
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readdirSync, renameSync, statSync, unlinkSync, utimesSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import type { HolderInfo } from "./errors.js";
 import { aliveOnThisHost, identity, type Identity } from "./liveness.js";
@@ -12,6 +13,8 @@ import { MODE_BY_CODE, MODE_CODE, type LockMode } from "./modes.js";
 export type RecordKind = "h" | "w"; // holder, waiter
 
 export interface LockRecord extends Identity {
+  /** The lock folder the record is in. */
+  dir: string;
   kind: RecordKind;
   mode: LockMode;
   /** Microseconds since the epoch: when the lock was taken or the wait began. */
@@ -42,13 +45,14 @@ export function recordName(kind: RecordKind, mode: LockMode, since: number): str
   ].join(SEP);
 }
 
-export function parseRecord(name: string): LockRecord | undefined {
+export function parseRecord(name: string, dir = ""): LockRecord | undefined {
   const f = name.split(SEP);
   if (f.length !== 9 || f[0].length !== 2) return undefined;
   const kind = f[0][0];
   const mode = MODE_BY_CODE[f[0][1]];
   if ((kind !== "h" && kind !== "w") || !mode) return undefined;
   return {
+    dir,
     kind,
     mode,
     host: decodeURIComponent(f[1]),
@@ -66,12 +70,24 @@ export function withMode(name: string, mode: LockMode): string {
   return name[0] + MODE_CODE[mode] + name.slice(2);
 }
 
-/** Where the records of a file live: beside it, or in the configured lock folder. */
-export function lockDirFor(canonicalPath: string, lockDir: string | undefined): string {
+/**
+ * Where the records of a file live: beside it (so that hosts sharing a file system see
+ * them), or in the configured lock folder. A user who cannot write beside the file puts
+ * records in this host's fallback folder instead, which every locker of the file on this
+ * host also reads (`fallback`; none when a lock folder is configured).
+ */
+export function lockDirsFor(canonicalPath: string, lockDir: string | undefined): { primary: string; fallback?: string } {
   const base = basename(canonicalPath);
-  if (!lockDir) return join(dirname(canonicalPath), `.${base}.h5ts`);
+  if (lockDir) return { primary: join(lockDir, hashedName(canonicalPath)) };
+  return { primary: join(dirname(canonicalPath), `.${base}.h5ts`), fallback: join(FALLBACK_ROOT, hashedName(canonicalPath)) };
+}
+
+/** This host's fallback folder: shared by all users, like /tmp itself (mode 1777). */
+export const FALLBACK_ROOT = join(tmpdir(), "h5-threadsafe");
+
+function hashedName(canonicalPath: string): string {
   const hash = createHash("sha256").update(canonicalPath).digest("hex").slice(0, 16);
-  return join(lockDir, `${hash}-${base}.h5ts`);
+  return `${hash}-${basename(canonicalPath)}.h5ts`;
 }
 
 export function listRecords(dir: string): LockRecord[] {
@@ -84,7 +100,7 @@ export function listRecords(dir: string): LockRecord[] {
   }
   const out: LockRecord[] = [];
   for (const n of names) {
-    const r = parseRecord(n);
+    const r = parseRecord(n, dir);
     if (r) out.push(r);
   }
   return out;
@@ -124,10 +140,10 @@ export function isOwn(r: LockRecord): boolean {
 }
 
 /** Whether the holder or waiter behind a record still exists. */
-export function isAlive(dir: string, r: LockRecord, remoteStaleMs: number): boolean {
+export function isAlive(r: LockRecord, remoteStaleMs: number): boolean {
   if (r.host === identity().host) return aliveOnThisHost(r);
   try {
-    return Date.now() - statSync(join(dir, r.name)).mtimeMs < remoteStaleMs;
+    return Date.now() - statSync(join(r.dir, r.name)).mtimeMs < remoteStaleMs;
   } catch {
     return false;
   }
