@@ -1,7 +1,7 @@
 // Test side of test/fixtures/agent.ts: start an agent in a worker thread or a child
 // process, send it commands, await its replies.
 
-import { fork, type ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
 import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 
@@ -25,7 +25,11 @@ export class Agent {
   stderr = "";
   exited: Promise<number | null>;
 
-  constructor(where: Where, options: { patch?: boolean; env?: NodeJS.ProcessEnv } = {}) {
+  /**
+   * `uid`/`gid` run a child process as another user; `prefix` runs it through a command
+   * (for example `unshare --uts ...`) that ends by exec'ing the node command it is given.
+   */
+  constructor(where: Where, options: { patch?: boolean; env?: NodeJS.ProcessEnv; uid?: number; gid?: number; prefix?: string[] } = {}) {
     this.where = where;
     const config = { patch: options.patch ?? true };
     if (where === "thread") {
@@ -35,10 +39,15 @@ export class Agent {
       this.pid = process.pid;
       this.exited = new Promise((res) => w.on("exit", res));
     } else {
-      const c = fork(AGENT, [], {
+      const spawnOptions = {
         env: { ...process.env, ...options.env, H5TS_AGENT: JSON.stringify(config) },
-        stdio: ["ignore", "ignore", "pipe", "ipc"],
-      });
+        stdio: ["ignore", "ignore", "pipe", "ipc"] as ("ignore" | "pipe" | "ipc")[],
+        uid: options.uid,
+        gid: options.gid,
+      };
+      const c = options.prefix
+        ? spawn(options.prefix[0], [...options.prefix.slice(1), process.execPath, AGENT], spawnOptions)
+        : fork(AGENT, [], spawnOptions);
       c.stderr!.on("data", (d) => (this.stderr += d));
       this.#port = c;
       this.pid = c.pid;

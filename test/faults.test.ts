@@ -1,0 +1,126 @@
+// Surviving faults: holders killed with SIGKILL, workers ended with terminate(), a holder
+// busy in one long synchronous call, a process killed inside the short mutex, many
+// contenders after a crash. Dead holders stop blocking at once; a live one never does.
+// Time bounds here are wide on purpose (a loaded 2-core machine); the benchmark measures.
+
+import { expect } from "chai";
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import h5wasm from "h5wasm/node";
+import { inspect } from "../src/index.js";
+import { Agent, settled, until, type Where } from "./support/agent.js";
+import { makeH5, tempDir } from "./support/files.js";
+
+const MUTEX_HOLDER = fileURLToPath(new URL("./fixtures/mutex-holder.js", import.meta.url));
+const BOUND_MS = 3000;
+
+describe("faults", function () {
+  let tmp: ReturnType<typeof tempDir>;
+  let file: string;
+  const agents: Agent[] = [];
+  const start = async (where: Where, options?: ConstructorParameters<typeof Agent>[1]) => {
+    const a = new Agent(where, options);
+    agents.push(a);
+    await a.ready();
+    return a;
+  };
+  beforeEach(async () => {
+    tmp = tempDir();
+    file = join(tmp.dir, "f.h5");
+    await makeH5(file);
+  });
+  afterEach(async () => {
+    await Promise.all(agents.splice(0).map((a) => a.stop()));
+    tmp.cleanup();
+  });
+
+  /** The holder holds `held`; a contender waits for `wanted`; `kill` ends the holder. */
+  async function recovery(holder: Agent, held: string, contender: Agent, wanted: string, kill: () => Promise<void>) {
+    await holder.do({ cmd: "open", file, mode: held });
+    const opening = contender.do({ cmd: "open", file, mode: wanted });
+    await until(() => inspect(file).waiters.length === 1, 15_000, "the contender to wait");
+    expect(await settled(opening)).to.equal(false);
+    const t0 = performance.now();
+    await kill();
+    const c = await opening;
+    const ms = performance.now() - t0;
+    expect(ms, "recovery time").to.be.below(BOUND_MS);
+    await contender.do({ cmd: "close", index: c.index });
+    expect(inspect(file).holders).to.deep.equal([]);
+    return ms;
+  }
+
+  for (const held of ["r", "a"]) {
+    it(`a process holding ${held} killed with SIGKILL stops blocking at once`, async function () {
+      const holder = await start("process");
+      const contender = await start("thread");
+      await recovery(holder, held, contender, held === "r" ? "a" : "r", () => holder.kill("SIGKILL"));
+    });
+  }
+
+  for (const held of ["r", "Sr", "a", "Sa"]) {
+    it(`a worker holding ${held} ended with terminate() stops blocking at once`, async function () {
+      const holder = await start("thread");
+      const contender = await start("process");
+      await recovery(holder, held, contender, "a", () => holder.kill());
+    });
+  }
+
+  it("a holder busy in one 15 s synchronous call keeps its lock all along", async function () {
+    this.timeout(60_000);
+    const holder = await start("thread");
+    const contender = await start("process");
+    const h = await holder.do({ cmd: "open", file, mode: "a" });
+    const busy = holder.do({ cmd: "busy", ms: 15_000 });
+    const opening = contender.do({ cmd: "open", file, mode: "r" });
+    await until(() => inspect(file).waiters.length === 1, 15_000, "the contender to wait");
+    for (let i = 0; i < 13; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const state = inspect(file);
+      expect(state.holders.map((x) => [x.mode, x.alive])).to.deep.equal([["exclusive", true]]);
+      if (await settled(busy, 0)) break;
+    }
+    expect(await settled(opening, 0), "the contender got in while the holder was busy").to.equal(false);
+    await busy;
+    expect(await settled(opening)).to.equal(false);
+    await holder.do({ cmd: "close", index: h.index });
+    const c = await opening;
+    await contender.do({ cmd: "close", index: c.index });
+  });
+
+  it("a process killed while holding the short mutex blocks nobody", async function () {
+    const lockDir = join(tmp.dir, ".f.h5.h5ts");
+    const child = spawn(process.execPath, [MUTEX_HOLDER, lockDir], { stdio: "ignore" });
+    await until(() => existsSync(join(lockDir, "mutex")) && readdirSync(join(lockDir, "mutex")).length === 1, 15_000, "the mutex to be held");
+    child.kill("SIGKILL");
+    await new Promise((r) => child.on("exit", r));
+    const contenders = [await start("thread"), await start("process"), await start("thread")];
+    const t0 = performance.now();
+    const opened = await Promise.all(contenders.map((c) => c.do({ cmd: "open", file, mode: "r" })));
+    expect(performance.now() - t0).to.be.below(BOUND_MS);
+    expect(inspect(file).holders.length).to.equal(3);
+    await Promise.all(contenders.map((c, i) => c.do({ cmd: "close", index: opened[i].index })));
+    expect(existsSync(lockDir), "lock folder, mutex and tombstones all gone").to.equal(false);
+  });
+
+  it("many contenders after a crashed writer all get their turn, and lose nothing", async function () {
+    // A file without SWMR superblock flags, so the killed writer leaves it readable.
+    await h5wasm.ready;
+    const plain = join(tmp.dir, "plain.h5");
+    new h5wasm.File(plain, "w").close();
+    const holder = await start("process");
+    await holder.do({ cmd: "open", file: plain, mode: "a" });
+    const contenders = [await start("thread"), await start("thread"), await start("process"), await start("process")];
+    const appending = contenders.map((c, i) => c.do({ cmd: "append", file: plain, prefix: `c${i}`, count: 5 }));
+    await until(() => inspect(plain).waiters.length === contenders.length, 15_000, "all contenders to wait");
+    await holder.kill("SIGKILL");
+    await Promise.all(appending);
+    const f = new h5wasm.File(plain, "r");
+    const keys = f.keys();
+    f.close();
+    expect(keys.length).to.equal(20);
+    expect(inspect(plain)).to.deep.include({ holders: [], waiters: [] });
+  });
+});

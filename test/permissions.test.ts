@@ -1,0 +1,108 @@
+// Lock folders: beside the data file by default, gone with the last holder; a user who
+// may read a file but not write its folder still opens it, with records in the host's
+// fallback folder that every locker of the file also reads; H5TS_LOCK_DIR moves them.
+// The unprivileged user is `nobody`, in child processes started with its uid (as root).
+
+import { expect } from "chai";
+import { chmodSync, existsSync, mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { inspect } from "../src/index.js";
+import { Agent, settled, until } from "./support/agent.js";
+import { makeH5, tempDir } from "./support/files.js";
+
+const NOBODY = 65534;
+const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+describe("where lock files live", function () {
+  let tmp: ReturnType<typeof tempDir>;
+  let file: string;
+  const agents: Agent[] = [];
+  const start = async (options?: ConstructorParameters<typeof Agent>[1]) => {
+    const a = new Agent("process", options);
+    agents.push(a);
+    await a.ready();
+    return a;
+  };
+  beforeEach(async () => {
+    tmp = tempDir();
+    chmodSync(tmp.dir, 0o755); // readable, not writable, by others
+    file = join(tmp.dir, "data.h5");
+    await makeH5(file);
+  });
+  afterEach(async () => {
+    await Promise.all(agents.splice(0).map((a) => a.stop()));
+    tmp.cleanup();
+  });
+
+  it("beside the file while held, named .<file>.h5ts, and gone after the last close", async function () {
+    const a = await start();
+    const h = await a.do({ cmd: "open", file, mode: "r" });
+    expect(readdirSync(tmp.dir).sort()).to.deep.equal([".data.h5.h5ts", "data.h5"]);
+    await a.do({ cmd: "close", index: h.index });
+    expect(readdirSync(tmp.dir)).to.deep.equal(["data.h5"]);
+  });
+
+  it("H5TS_LOCK_DIR puts them in a folder of the user's choice", async function () {
+    const locks = join(tmp.dir, "locks");
+    mkdirSync(locks);
+    const a = await start({ env: { H5TS_LOCK_DIR: locks } });
+    const h = await a.do({ cmd: "open", file, mode: "a" });
+    expect(readdirSync(tmp.dir).sort()).to.deep.equal(["data.h5", "locks"]);
+    expect(readdirSync(locks)).to.have.length(1);
+    expect(inspect(file, { lockDir: locks }).holders.map((x) => x.mode)).to.deep.equal(["exclusive"]);
+    await a.do({ cmd: "close", index: h.index });
+    expect(readdirSync(locks)).to.deep.equal([]);
+  });
+
+  describe("a user who cannot write the file's folder", function () {
+    before(function () {
+      if (!asRoot) this.skip(); // needs root to start processes as `nobody`
+    });
+
+    it("opens it for reading, and writers elsewhere wait for that reader", async function () {
+      const reader = await start({ uid: NOBODY, gid: NOBODY });
+      const r = await reader.do({ cmd: "open", file, mode: "r" });
+      expect(BigInt(r.fileId) >= 0n).to.equal(true);
+      expect(readdirSync(tmp.dir), "nothing written beside the file").to.deep.equal(["data.h5"]);
+      const state = inspect(file);
+      expect(state.holders.map((h) => [h.mode, h.pid])).to.deep.equal([["shared", reader.pid]]);
+      expect(readdirSync(state.dirs[1])).to.have.length(1);
+      const writer = await start();
+      const writing = writer.do({ cmd: "open", file, mode: "a" });
+      await until(() => inspect(file).waiters.length === 1, 15_000, "the writer to wait");
+      expect(await settled(writing)).to.equal(false);
+      await reader.do({ cmd: "close", index: r.index });
+      const w = await writing;
+      await writer.do({ cmd: "close", index: w.index });
+      expect(inspect(file)).to.deep.include({ holders: [], waiters: [] });
+    });
+
+    it("waits, reading, for a writer that holds the file beside it, via both APIs", async function () {
+      const writer = await start();
+      const w = await writer.do({ cmd: "open", file, mode: "a" });
+      const reader = await start({ uid: NOBODY, gid: NOBODY });
+      const dropIn = reader.do({ cmd: "open", file, mode: "r" });
+      await until(() => inspect(file).waiters.length === 1, 15_000, "the reader to wait");
+      expect(await settled(dropIn)).to.equal(false);
+      await writer.do({ cmd: "close", index: w.index });
+      const r = await dropIn;
+      const explicit = await reader.do({ cmd: "open", via: "explicit", file, mode: "r" });
+      await reader.do({ cmd: "close", index: explicit.index });
+      await reader.do({ cmd: "close", index: r.index });
+      expect(inspect(file)).to.deep.include({ holders: [], waiters: [] });
+      expect(existsSync(join(tmp.dir, ".data.h5.h5ts"))).to.equal(false);
+    });
+
+    it("cannot open it for writing, exactly as without the patch", async function () {
+      const results = [];
+      for (const patch of [false, true]) {
+        const a = await start({ uid: NOBODY, gid: NOBODY, patch });
+        results.push(await a.send({ cmd: "open", file, mode: "a" }));
+        await a.exit();
+      }
+      expect(results[0]).to.deep.equal(results[1]);
+      expect(results[0].value.fileId).to.equal("-1");
+      expect(inspect(file)).to.deep.include({ holders: [], waiters: [] });
+    });
+  });
+});
