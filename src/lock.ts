@@ -372,12 +372,15 @@ export function inspect(path: string, options?: Partial<LockOptions>): LockState
   return state;
 }
 
-/** Removes the records of holders and waiters that are gone; returns how many. */
-export function clearGone(path: string, options?: Partial<LockOptions>): number {
+/**
+ * Removes the records of holders and waiters that are gone (with `alsoLive`, all of them:
+ * for holders known to be stuck); returns how many.
+ */
+export function clearGone(path: string, options?: Partial<LockOptions>, alsoLive = false): number {
   const { dirs, records, o } = recordsOf(path, options);
   let n = 0;
   for (const r of records) {
-    if (!isAlive(r, o.remoteStaleMs) && removeRecord(r.dir, r.name)) n++;
+    if ((alsoLive || !isAlive(r, o.remoteStaleMs)) && removeRecord(r.dir, r.name)) n++;
   }
   for (const d of dirs) removeDirIfEmpty(d);
   return n;

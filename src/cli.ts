@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+// h5-threadsafe: who holds an HDF5 file, and clearing holders that are gone — what lsof
+// and h5clear are to HDF5 users, for this package's locks.
+
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { describeHolder, type HolderInfo } from "./errors.js";
+import { clearGone, inspect, type LockState } from "./lock.js";
+
+const HELP = `Usage: h5-threadsafe <command> [options] <file...>
+
+Commands:
+  status <file...>   list the holders and waiters of each file's lock
+                     (mode, pid, thread, host, since, alive or gone)
+  clear <file...>    remove the records of holders and waiters that are gone;
+                     refuses while live ones hold the file, unless --force
+
+Options:
+  --json             status: print JSON (one object per file, in an array)
+  --force            clear: remove live holders' records too (they keep the file
+                     open: only for holders you know are stuck or elsewhere)
+  --lock-dir <dir>   where the lock files are, if not beside the data files
+                     (default: $H5TS_LOCK_DIR)
+  -h, --help         this text
+  -v, --version      the package version
+
+Exit codes:
+  0  status: every file is free; clear: nothing alive holds any file now
+  1  an error (a message says which)
+  2  bad usage
+  3  status: some file is held or waited for
+  4  clear: some file still has live holders (not forced)
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
+  return pkg.version;
+}
+
+function line(kind: string, h: HolderInfo): string {
+  return `  ${kind.padEnd(6)} ${describeHolder(h)}`;
+}
+
+function printState(s: LockState): void {
+  const n = s.holders.length + s.waiters.length;
+  console.log(n === 0 ? `${s.path}: free` : `${s.path}: ${s.holders.length} holder(s), ${s.waiters.length} waiter(s)`);
+  for (const h of s.holders) console.log(line("holder", h));
+  for (const w of s.waiters) console.log(line("waiter", w));
+}
+
+function main(argv: string[]): number {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        json: { type: "boolean" },
+        force: { type: "boolean" },
+        "lock-dir": { type: "string" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
+    });
+  } catch (e) {
+    console.error(`h5-threadsafe: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (values.version) {
+    console.log(version());
+    return 0;
+  }
+  const [command, ...files] = positionals;
+  if ((command !== "status" && command !== "clear") || files.length === 0) {
+    console.error(command && command !== "status" && command !== "clear" ? `h5-threadsafe: unknown command ${JSON.stringify(command)}\n` : `h5-threadsafe: ${command ? "no file given" : "no command given"}\n`);
+    process.stderr.write(HELP);
+    return 2;
+  }
+  const options = values["lock-dir"] ? { lockDir: values["lock-dir"] } : {};
+  if (command === "status") {
+    const states = files.map((f) => inspect(f, options));
+    if (values.json) console.log(JSON.stringify(states, null, 2));
+    else states.forEach(printState);
+    return states.some((s) => s.holders.length + s.waiters.length > 0) ? 3 : 0;
+  }
+  let stuck = false;
+  for (const f of files) {
+    const before = inspect(f, options);
+    const live = [...before.holders, ...before.waiters].filter((h) => h.alive);
+    if (live.length && !values.force) {
+      const removed = clearGone(f, options);
+      console.log(`${before.path}: removed ${removed} gone; refused: ${live.length} live holder(s)/waiter(s) (use --force)`);
+      for (const h of live) console.log(line("live", h));
+      stuck = true;
+      continue;
+    }
+    const removed = clearGone(f, options, values.force);
+    console.log(`${before.path}: removed ${removed}`);
+  }
+  return stuck ? 4 : 0;
+}
+
+try {
+  process.exitCode = main(process.argv.slice(2));
+} catch (e) {
+  console.error(`h5-threadsafe: ${(e as Error).message}`);
+  process.exitCode = 1;
+}
