@@ -3,7 +3,7 @@
 // open leaves no lock behind.
 
 import { expect } from "chai";
-import { readdirSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { inspect } from "../src/index.js";
 import { Agent } from "./support/agent.js";
@@ -20,6 +20,8 @@ describe("drop-in: patched and bare h5wasm behave alike", function () {
       const dir = join(tmp.dir, patch ? "patched" : "bare");
       (await import("node:fs")).mkdirSync(dir);
       await makeH5(join(dir, "good.h5"));
+      writeFileSync(join(dir, "text.h5"), "not HDF5 at all\n");
+      writeFileSync(join(dir, "truncated.h5"), readFileSync(join(dir, "good.h5")).subarray(0, 700));
       const a = new Agent("process", { patch });
       const replies = [];
       for (const step of steps(dir)) {
@@ -52,6 +54,14 @@ describe("drop-in: patched and bare h5wasm behave alike", function () {
       open(join(dir, "missing.h5"), "r", "module"),
       open(join(dir, "good.h5"), "a"), // index 8: the bogus mode threw, so it has none
       close(8),
+      open(join(dir, "text.h5"), "r"),
+      open(join(dir, "text.h5"), "a"),
+      open(join(dir, "truncated.h5"), "r"),
+      open(join(dir, "truncated.h5"), "Sr"),
+      open(join(dir, "données d'été ✓.h5"), "w"), // index 13
+      close(13),
+      open(join(dir, "données d'été ✓.h5"), "r"),
+      close(14),
     ]);
     expect(bare.replies.slice(0, 5).map((r: any) => r.value?.fileId)).to.deep.equal(["-1", "-1", "-1", "-1", "-1"]);
     expect(patched.replies).to.deep.equal(bare.replies);
@@ -68,9 +78,16 @@ describe("drop-in: patched and bare h5wasm behave alike", function () {
       open(join(dir, "no-such-dir", "x.h5"), "w"),
       open(join(dir, "good.h5"), "x"),
       open(join(dir, "good.h5"), "bogus"),
+      open(dir, "a"),
+      open("", "r"),
+      open(join(dir, "text.h5"), "r"),
+      open(join(dir, "truncated.h5"), "a"),
+      open(join(dir, "missing.h5"), "r", "named"),
+      open(join(dir, "missing.h5"), "r", "subclass"),
       open(join(dir, "good.h5"), "r"),
       close(0),
     ]);
+    for (const i of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]) expect(bare.replies[i].ok, `step ${i}`).to.equal(false);
     expect(bare.replies[1].ok).to.equal(false);
     expect(bare.replies[1].error.message).to.include("H5Fopen(): unable to synchronously open file");
     expect(patched.replies).to.deep.equal(bare.replies);
