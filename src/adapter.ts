@@ -84,12 +84,12 @@ export function openLocked<T extends bigint | H5File>(req: OpenRequest, open: ()
   try {
     result = open();
   } catch (e) {
-    claim.release();
+    claim.release(true);
     throw e;
   }
   const fileId = typeof result === "bigint" ? result : (result as H5File).file_id;
   if (fileId < 0n) {
-    claim.release();
+    claim.release(true);
     return result;
   }
   fileRegistry().add({

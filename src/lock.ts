@@ -1,32 +1,44 @@
 // The readers–writer lock of one file, across threads, processes and hosts. It knows
 // paths, modes and holders, nothing of HDF5.
 //
-// Taking a lock: list the records; when nothing alive conflicts (no holder, and no
-// earlier waiter, since a waiting writer goes before readers that come after it), take
-// the short mutex, list again and add a holder record. Otherwise add a waiter record and
-// poll. Releasing is removing one's own record: that can only let others in, so it needs
-// no mutex; the folder goes away with its last record.
+// The protocol needs no mutex. Every request first creates its record (waiting), then
+// lists all records, and takes the lock, by writing its mode into its record, only when
+// no other record that conflicts with it stands in the way. Two conflicting requests can
+// therefore never both take it: the one that created its record second lists after the
+// first record exists, and sees it. Among the records that conflict with a request:
+// - one that holds is in the way;
+// - one that waits and asked earlier is in the way, and the request marks itself as
+//   standing back (so a waiting writer goes before readers that come after it);
+// - one that waits and asked later is in the way too (it may have listed before our
+//   record existed, and be about to hold), unless it stands back: then it will look
+//   again before it takes anything. A request that stood back marks itself waiting again
+//   before each new look, so that nobody ignores it while it might take the lock.
+// Releasing is removing one's own record. Records of holders that are gone are removed
+// by whoever meets them.
 
-import { realpathSync, rmdirSync } from "node:fs";
+import { realpathSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { settings, type Options } from "./config.js";
 import { debug } from "./debug.js";
 import { LockTimeoutError, describeHolder, type HolderInfo } from "./errors.js";
+import { makeFallbackRoot, makeLockDir, removeIfEmpty, removeSoon } from "./folders.js";
 import { compatible, relaxes, type LockMode } from "./modes.js";
-import { makeFallbackRoot, makeLockDir, withMutex } from "./mutex.js";
 import {
+  closeRecord,
   createRecord,
+  earlier,
   isAlive,
   isOwn,
   listRecords,
   lockDirsFor,
+  mark,
   nowMicros,
   recordName,
+  recordState,
   removeRecord,
-  renameRecord,
   toHolderInfo,
   touchRecord,
-  withMode,
+  parseRecord,
   type LockRecord,
 } from "./records.js";
 import { sleep, sleepSync } from "./sleep.js";
@@ -74,7 +86,7 @@ let lockIds = 0;
 export class HeldLock {
   readonly path: string;
   readonly dir: string;
-  #name: string;
+  readonly #name: string;
   #mode: LockMode;
   #released = false;
   readonly #id = `h${++lockIds}`;
@@ -101,32 +113,23 @@ export class HeldLock {
   relaxTo(mode: LockMode): void {
     if (this.#released || mode === this.#mode) return;
     if (!relaxes(this.#mode, mode)) throw new Error(`cannot change a ${this.#mode} lock to ${mode} without waiting`);
-    const name = withMode(this.#name, mode);
-    // Under the mutex: a readdir running during a rename may see neither name, and a
-    // writer taking the mutex must not miss this holder.
-    withMutex(this.dir, () => renameRecord(this.dir, this.#name, name));
+    mark(this.dir, this.#name, mode);
     debug("relax %s %s -> %s", this.path, this.#mode, mode);
-    this.#name = name;
     this.#mode = mode;
-    keepFresh(this.#id, this.dir, name, this.#remoteStaleMs);
   }
 
-  /** Lets the lock go. Safe to call twice. */
-  release(): void {
+  /**
+   * Lets the lock go. Safe to call twice. The folder goes soon if this was its last
+   * record, or at once with `now` (an open that failed: leave nothing behind).
+   */
+  release(now = false): void {
     if (this.#released) return;
     this.#released = true;
     keepFresh(this.#id, this.dir, undefined, this.#remoteStaleMs);
     removeRecord(this.dir, this.#name);
-    removeDirIfEmpty(this.dir);
+    if (now) removeIfEmpty(this.dir);
+    else removeSoon(this.dir);
     debug("release %s %s", this.path, this.#mode);
-  }
-}
-
-function removeDirIfEmpty(dir: string): void {
-  try {
-    rmdirSync(dir);
-  } catch {
-    // Not empty (others hold or wait) or already gone: both fine.
   }
 }
 
@@ -147,9 +150,11 @@ class Attempt {
   /** Every folder that may hold records of this file. */
   readonly #dirs: string[];
   readonly #fallback: string | undefined;
-  /** Where this attempt puts its own records: the first of #dirs it may write. */
+  /** Where this attempt puts its record: the first of #dirs it may write. */
   #home: string;
-  #waiter: { name: string; since: number } | undefined;
+  #record: LockRecord;
+  #present = false;
+  #deferring = false;
   #blockers: LockRecord[] = [];
   #aliveAt = new Map<string, number>();
   #warned = false;
@@ -164,51 +169,32 @@ class Attempt {
     this.#dirs = fallback ? [primary, fallback] : [primary];
     this.#fallback = fallback;
     this.#home = primary;
-  }
-
-  /** Runs a write into the home folder; moves home to the fallback folder where it may not write. */
-  #writing<T>(fn: (home: string) => T): T {
-    for (;;) {
-      try {
-        return fn(this.#home);
-      } catch (e) {
-        if (!isPermissionError(e) || !this.#fallback || this.#home === this.#fallback) throw e;
-        debug("fallback %s: cannot write %s (%s), using %s", this.path, this.#home, (e as Error).message, this.#fallback);
-        this.#home = this.#fallback;
-        makeFallbackRoot();
-      }
-    }
+    this.#record = parseRecord(recordName(mode, nowMicros()), primary)!;
   }
 
   /** Takes the lock if nothing alive stands in the way; undefined otherwise. */
   step(): HeldLock | undefined {
-    if (this.#findBlockers(this.#dirs).length === 0) {
-      const held = this.#writing((home) =>
-        withMutex(home, () => {
-          if (this.#findBlockers(this.#dirs).length) return undefined;
-          const name = recordName("h", this.mode, nowMicros());
-          createRecord(home, name);
-          // Folders other than home are not under this mutex: a holder that was added
-          // there meanwhile and did not see this record sees it now, and one of the two
-          // steps back (both may, and then both try again).
-          const others = this.#dirs.filter((d) => d !== home);
-          if (others.length && this.#findBlockers(others, "h").length) {
-            removeRecord(home, name);
-            this.#delay = Math.max(this.#delay, Math.random() * 2);
-            return undefined;
-          }
-          return new HeldLock(this.path, home, name, this.mode, this.options.remoteStaleMs);
-        }),
-      );
-      if (held) {
-        this.#dropWaiter();
+    const fd = this.#present ? undefined : this.#create();
+    try {
+      if (this.#deferring) this.#mark("waiting", fd); // about to look, and maybe take it
+      const blockers = this.#findBlockers();
+      if (blockers.length === 0) {
+        this.#mark(this.mode, fd);
         debug("acquire %s %s after %d ms", this.path, this.mode, Math.round(performance.now() - this.started));
-        return held;
+        return new HeldLock(this.path, this.#home, this.#record.name, this.mode, this.options.remoteStaleMs);
       }
+      if (blockers.some((b) => b.earlierWaiter)) this.#mark("deferring", fd);
+      this.#keepFresh();
+    } finally {
+      if (fd !== undefined) closeRecord(fd);
     }
-    this.#registerWaiter();
     this.#checkTime();
     return undefined;
+  }
+
+  #mark(state: "waiting" | "deferring" | LockMode, fd: number | undefined): void {
+    mark(this.#home, this.#record.name, state, fd);
+    this.#deferring = state === "deferring";
   }
 
   /** The next pause between polls: short at first for fast hand-off, then backing off. */
@@ -219,24 +205,69 @@ class Attempt {
   }
 
   abandon(): void {
-    this.#dropWaiter();
-    removeDirIfEmpty(this.#home);
+    if (this.#present) removeRecord(this.#home, this.#record.name);
+    this.#present = false;
+    removeIfEmpty(this.#home);
   }
 
-  #findBlockers(dirs: string[], only?: "h"): LockRecord[] {
-    const out: LockRecord[] = [];
-    const mine = this.#waiter?.since;
-    for (const dir of dirs) {
-      for (const r of listRecords(dir)) {
-        if (isOwn(r) || (only && r.kind !== only)) continue;
-        const conflicts = !compatible(r.mode, this.mode);
-        // A holder in the way, or a waiter that came first and wants something we'd spoil.
-        if (!conflicts || (r.kind === "w" && mine !== undefined && r.since >= mine)) continue;
-        if (this.#alive(r)) out.push(r);
-        else if (removeRecord(r.dir, r.name)) debug("reap %s %s %s pid %d tid %d", this.path, r.kind, r.mode, r.pid, r.tid);
+  /** Creates the record in the home folder, moving home to the fallback where it may not write. */
+  #create(): number {
+    for (;;) {
+      try {
+        const fd = createRecord(this.#home, this.#record.name);
+        this.#present = true;
+        this.#touchedAt = performance.now();
+        return fd;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        try {
+          if (code === "ENOENT") {
+            makeLockDir(this.#home); // first user, or the last one removed it meanwhile
+            continue;
+          }
+          throw e;
+        } catch (e2) {
+          if (!isPermissionError(e2) || !this.#fallback || this.#home === this.#fallback) throw e2;
+          debug("fallback %s: cannot write %s, using %s", this.path, this.#home, this.#fallback);
+          this.#home = this.#fallback;
+          this.#record = { ...this.#record, dir: this.#fallback };
+          makeFallbackRoot();
+        }
       }
     }
-    if (!only) this.#blockers = out;
+  }
+
+  #keepFresh(): void {
+    const now = performance.now();
+    if (now - this.#touchedAt > this.options.remoteStaleMs / 4) {
+      touchRecord(this.#home, this.#record.name);
+      this.#touchedAt = now;
+    }
+  }
+
+  #findBlockers(): (LockRecord & { earlierWaiter: boolean })[] {
+    const out: (LockRecord & { earlierWaiter: boolean })[] = [];
+    for (const dir of this.#dirs) {
+      for (const r of listRecords(dir)) {
+        // Own thread: never waits for itself. Asked for a compatible mode: never in the way.
+        if (isOwn(r) || compatible(r.mode, this.mode)) continue;
+        const state = recordState(r);
+        if (state === undefined) continue; // gone meanwhile
+        const waiting = state === "waiting" || state === "deferring";
+        if (!waiting && compatible(state, this.mode)) continue; // relaxed since it asked
+        const isEarlier = earlier(r, this.#record);
+        if (state === "deferring" && !isEarlier) continue; // it will look again first
+        if (!this.#alive(r)) {
+          if (removeRecord(r.dir, r.name)) debug("reap %s %s pid %d tid %d", this.path, r.mode, r.pid, r.tid);
+          continue;
+        }
+        out.push({ ...r, mode: waiting ? r.mode : state, earlierWaiter: waiting && isEarlier });
+      }
+    }
+    this.#blockers = out;
+    if (out.length && this.#delay === 0.05) {
+      debug("wait %s %s behind %o", this.path, this.mode, out.map((b) => `${b.mode}:${b.pid}/${b.tid}`));
+    }
     return out;
   }
 
@@ -250,39 +281,8 @@ class Attempt {
     return alive;
   }
 
-  #registerWaiter(): void {
-    if (this.#waiter) {
-      const now = performance.now();
-      if (now - this.#touchedAt > this.options.remoteStaleMs / 4) {
-        touchRecord(this.#home, this.#waiter.name);
-        this.#touchedAt = now;
-      }
-      return;
-    }
-    const since = nowMicros();
-    const name = recordName("w", this.mode, since);
-    this.#writing((home) => {
-      for (;;) {
-        try {
-          return createRecord(home, name);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-          makeLockDir(home); // the last holder removed the folder meanwhile
-        }
-      }
-    });
-    this.#waiter = { name, since };
-    this.#touchedAt = performance.now();
-    debug("wait %s %s behind %o", this.path, this.mode, this.#blockers.map((b) => `${b.kind}${b.mode}:${b.pid}/${b.tid}`));
-  }
-
-  #dropWaiter(): void {
-    if (this.#waiter) removeRecord(this.#home, this.#waiter.name);
-    this.#waiter = undefined;
-  }
-
   holders(): HolderInfo[] {
-    return this.#blockers.map((r) => toHolderInfo(r, true));
+    return this.#blockers.map((r) => toHolderInfo(r, r.mode, true));
   }
 
   #checkTime(): void {
@@ -366,8 +366,11 @@ export function inspect(path: string, options?: Partial<LockOptions>): LockState
   const { canonical, dirs, records, o } = recordsOf(path, options);
   const state: LockState = { path: canonical, dirs, holders: [], waiters: [] };
   for (const r of records) {
-    const info = toHolderInfo(r, isAlive(r, o.remoteStaleMs));
-    (r.kind === "h" ? state.holders : state.waiters).push(info);
+    const held = recordState(r);
+    if (held === undefined) continue;
+    const waiting = held === "waiting" || held === "deferring";
+    const info = toHolderInfo(r, waiting ? r.mode : held, isAlive(r, o.remoteStaleMs));
+    (waiting ? state.waiters : state.holders).push(info);
   }
   return state;
 }
@@ -382,6 +385,6 @@ export function clearGone(path: string, options?: Partial<LockOptions>, alsoLive
   for (const r of records) {
     if ((alsoLive || !isAlive(r, o.remoteStaleMs)) && removeRecord(r.dir, r.name)) n++;
   }
-  for (const d of dirs) removeDirIfEmpty(d);
+  for (const d of dirs) removeIfEmpty(d);
   return n;
 }

@@ -1,25 +1,27 @@
-// The lock's state on disk: one folder per locked file, holding one empty file per holder
-// and per waiter. Everything others need to know is in the record's name, so a single
-// readdir shows the whole state, and a record is added, renamed or removed atomically.
+// The lock's state on disk: one folder per locked file, holding one small file (a
+// record) per holder and per waiter. Who it is and what it asked for are in the record's
+// name, so one readdir shows everyone; its one byte of content says where it stands:
+// nothing or "." while it waits, "-" while it stands back behind an earlier waiter, and
+// the letter of the mode it holds once it does. A record is created once, never renamed
+// (a readdir running during a rename may see neither name), and removed at the end.
 
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readdirSync, renameSync, statSync, unlinkSync, utimesSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readdirSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import type { HolderInfo } from "./errors.js";
 import { aliveOnThisHost, identity, type Identity } from "./liveness.js";
 import { MODE_BY_CODE, MODE_CODE, type LockMode } from "./modes.js";
 
-export type RecordKind = "h" | "w"; // holder, waiter
-
 export interface LockRecord extends Identity {
   /** The lock folder the record is in. */
   dir: string;
-  kind: RecordKind;
-  mode: LockMode;
-  /** Microseconds since the epoch: when the lock was taken or the wait began. */
-  since: number;
   name: string;
+  /** The mode asked for: the strongest this record will ever hold. */
+  mode: LockMode;
+  /** Microseconds since the epoch when the request began: the order of waiters. */
+  since: number;
+  seq: number;
 }
 
 const SEP = ",";
@@ -30,30 +32,18 @@ export function nowMicros(): number {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
 }
 
-export function recordName(kind: RecordKind, mode: LockMode, since: number): string {
+export function recordName(mode: LockMode, since: number): string {
   const me = identity();
-  return [
-    kind + MODE_CODE[mode],
-    encodeURIComponent(me.host),
-    me.pid,
-    me.pidStart,
-    me.tid,
-    me.tidStart,
-    me.threadId,
-    since,
-    ++counter,
-  ].join(SEP);
+  return [MODE_CODE[mode], encodeURIComponent(me.host), me.pid, me.pidStart, me.tid, me.tidStart, me.threadId, since, ++counter].join(SEP);
 }
 
 export function parseRecord(name: string, dir = ""): LockRecord | undefined {
   const f = name.split(SEP);
-  if (f.length !== 9 || f[0].length !== 2) return undefined;
-  const kind = f[0][0];
-  const mode = MODE_BY_CODE[f[0][1]];
-  if ((kind !== "h" && kind !== "w") || !mode) return undefined;
+  const mode = MODE_BY_CODE[f[0]];
+  if (f.length !== 9 || !mode) return undefined;
   return {
     dir,
-    kind,
+    name,
     mode,
     host: decodeURIComponent(f[1]),
     pid: Number(f[2]),
@@ -62,24 +52,24 @@ export function parseRecord(name: string, dir = ""): LockRecord | undefined {
     tidStart: f[5],
     threadId: Number(f[6]),
     since: Number(f[7]),
-    name,
+    seq: Number(f[8]),
   };
 }
 
-export function withMode(name: string, mode: LockMode): string {
-  return name[0] + MODE_CODE[mode] + name.slice(2);
+/** Whether `a` asked before `b` (ties, which need the same microsecond, broken by name). */
+export function earlier(a: LockRecord, b: LockRecord): boolean {
+  return a.since !== b.since ? a.since < b.since : a.name < b.name;
 }
 
 /**
  * Where the records of a file live: beside it (so that hosts sharing a file system see
  * them), or in the configured lock folder. A user who cannot write beside the file puts
- * records in this host's fallback folder instead, which every locker of the file on this
- * host also reads (`fallback`; none when a lock folder is configured).
+ * its records in this host's fallback folder instead, which every locker of the file on
+ * this host also reads (`fallback`; none when a lock folder is configured).
  */
 export function lockDirsFor(canonicalPath: string, lockDir: string | undefined): { primary: string; fallback?: string } {
-  const base = basename(canonicalPath);
   if (lockDir) return { primary: join(lockDir, hashedName(canonicalPath)) };
-  return { primary: join(dirname(canonicalPath), `.${base}.h5ts`), fallback: join(FALLBACK_ROOT, hashedName(canonicalPath)) };
+  return { primary: join(dirname(canonicalPath), `.${basename(canonicalPath)}.h5ts`), fallback: join(FALLBACK_ROOT, hashedName(canonicalPath)) };
 }
 
 /** This host's fallback folder: shared by all users, like /tmp itself (mode 1777). */
@@ -106,8 +96,37 @@ export function listRecords(dir: string): LockRecord[] {
   return out;
 }
 
-export function createRecord(dir: string, name: string): void {
-  closeSync(openSync(join(dir, name), "wx"));
+/** Where a record stands: the mode it holds, or waiting, or standing back. */
+export type RecordState = LockMode | "waiting" | "deferring";
+
+const STATE_CODE: Record<"waiting" | "deferring", string> = { waiting: ".", deferring: "-" };
+
+/** Creates a record (empty: waiting); returns its open descriptor, for mark(). */
+export function createRecord(dir: string, name: string): number {
+  return openSync(join(dir, name), "wx");
+}
+
+/** Writes where a record stands: through its descriptor if still open, else by path. */
+export function mark(dir: string, name: string, state: RecordState, fd?: number): void {
+  const code = state === "waiting" || state === "deferring" ? STATE_CODE[state] : MODE_CODE[state];
+  if (fd === undefined) writeFileSync(join(dir, name), code, { flag: "r+" });
+  else writeSync(fd, code, 0);
+}
+
+export function closeRecord(fd: number): void {
+  closeSync(fd);
+}
+
+/** Where a record stands now; undefined once it is gone. */
+export function recordState(r: LockRecord): RecordState | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(r.dir, r.name), "latin1");
+  } catch {
+    return undefined;
+  }
+  if (text === "" || text === ".") return "waiting";
+  return text === "-" ? "deferring" : MODE_BY_CODE[text[0]];
 }
 
 /** Removes a record; false when it was already gone. */
@@ -119,10 +138,6 @@ export function removeRecord(dir: string, name: string): boolean {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
     throw e;
   }
-}
-
-export function renameRecord(dir: string, from: string, to: string): void {
-  renameSync(join(dir, from), join(dir, to));
 }
 
 export function touchRecord(dir: string, name: string): void {
@@ -149,9 +164,9 @@ export function isAlive(r: LockRecord, remoteStaleMs: number): boolean {
   }
 }
 
-export function toHolderInfo(r: LockRecord, alive: boolean): HolderInfo {
+export function toHolderInfo(r: LockRecord, mode: LockMode, alive: boolean): HolderInfo {
   return {
-    mode: r.mode,
+    mode,
     host: r.host,
     pid: r.pid,
     tid: r.tid,

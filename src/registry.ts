@@ -9,6 +9,7 @@ import { settings } from "./config.js";
 import { debug } from "./debug.js";
 import type { Claim } from "./thread-locks.js";
 import { canonicalPath } from "./lock.js";
+import { sweep } from "./folders.js";
 
 /** What the registry needs of a file object. */
 export interface Closable {
@@ -128,6 +129,8 @@ export class FileRegistry<F extends Closable = Closable> {
     } catch {
       // Exiting anyway; the locks are released above.
     }
+    sweep(); // the lock folders emptied just now, which no timer will get to
+
   }
 }
 

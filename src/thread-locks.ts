@@ -26,11 +26,14 @@ export class Claim {
     this.mode = mode;
   }
 
-  /** The handle is closed (or never opened): give up its share. Safe to call twice. */
-  release(): void {
+  /**
+   * The handle is closed (or never opened: `failed`, and then nothing of the lock is left
+   * behind at once). Gives up its share. Safe to call twice.
+   */
+  release(failed = false): void {
     if (this.#done) return;
     this.#done = true;
-    this.#table.drop(this);
+    this.#table.drop(this, failed);
   }
 
   /** The handle now needs `mode` (start_swmr_write: exclusive becomes swmr-write). */
@@ -91,12 +94,12 @@ export class ThreadLocks {
     return claim;
   }
 
-  drop(claim: Claim): void {
+  drop(claim: Claim, failed = false): void {
     const entry = this.#entries.get(claim.path);
     if (!entry || !entry.handles.delete(claim.id)) return;
     if (entry.handles.size === 0) {
       this.#entries.delete(claim.path);
-      entry.lock.release();
+      entry.lock.release(failed);
     } else this.#follow(entry);
   }
 

@@ -39,6 +39,7 @@ describe("where lock files live", function () {
     const h = await a.do({ cmd: "open", file, mode: "r" });
     expect(readdirSync(tmp.dir).sort()).to.deep.equal([".data.h5.h5ts", "data.h5"]);
     await a.do({ cmd: "close", index: h.index });
+    await until(() => readdirSync(tmp.dir).length === 1, 5000, "the lock folder to go");
     expect(readdirSync(tmp.dir)).to.deep.equal(["data.h5"]);
   });
 
@@ -51,7 +52,7 @@ describe("where lock files live", function () {
     expect(readdirSync(locks)).to.have.length(1);
     expect(inspect(file, { lockDir: locks }).holders.map((x) => x.mode)).to.deep.equal(["exclusive"]);
     await a.do({ cmd: "close", index: h.index });
-    expect(readdirSync(locks)).to.deep.equal([]);
+    await until(() => readdirSync(locks).length === 0, 5000, "the lock folder to go");
   });
 
   describe("a user who cannot write the file's folder", function () {
@@ -90,7 +91,7 @@ describe("where lock files live", function () {
       await reader.do({ cmd: "close", index: explicit.index });
       await reader.do({ cmd: "close", index: r.index });
       expect(inspect(file)).to.deep.include({ holders: [], waiters: [] });
-      expect(existsSync(join(tmp.dir, ".data.h5.h5ts"))).to.equal(false);
+      await until(() => !existsSync(join(tmp.dir, ".data.h5.h5ts")), 5000, "the lock folder to go");
     });
 
     it("cannot open it for writing, exactly as without the patch", async function () {
