@@ -22,14 +22,14 @@ import { settings, type Options } from "./config.js";
 import { debug } from "./debug.js";
 import { LockTimeoutError, describeHolder, type HolderInfo } from "./errors.js";
 import { makeFallbackRoot, makeLockDir, removeIfEmpty, removeSoon } from "./folders.js";
-import { compatible, relaxes, type LockMode } from "./modes.js";
+import { MODE_BY_CODE, compatible, relaxes, type LockMode } from "./modes.js";
 import {
   closeRecord,
   createRecord,
   earlier,
   isAlive,
-  isOwn,
   listRecords,
+  ownNamePart,
   lockDirsFor,
   mark,
   nowMicros,
@@ -245,12 +245,17 @@ class Attempt {
     }
   }
 
+  // Own thread: never waits for itself. Asked for a compatible mode: never in the way.
+  readonly #skip = (name: string): boolean => {
+    const mode = MODE_BY_CODE[name[0]];
+    return mode === undefined || compatible(mode, this.mode) || name.startsWith(this.#ownPart, 2);
+  };
+  readonly #ownPart = ownNamePart();
+
   #findBlockers(): (LockRecord & { earlierWaiter: boolean })[] {
     const out: (LockRecord & { earlierWaiter: boolean })[] = [];
     for (const dir of this.#dirs) {
-      for (const r of listRecords(dir)) {
-        // Own thread: never waits for itself. Asked for a compatible mode: never in the way.
-        if (isOwn(r) || compatible(r.mode, this.mode)) continue;
+      for (const r of listRecords(dir, this.#skip, dir === this.#fallback && dir !== this.#home)) {
         const state = recordState(r);
         if (state === undefined) continue; // gone meanwhile
         const waiting = state === "waiting" || state === "deferring";

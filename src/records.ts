@@ -6,7 +6,7 @@
 // (a readdir running during a rename may see neither name), and removed at the end.
 
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readFileSync, readdirSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import type { HolderInfo } from "./errors.js";
@@ -32,9 +32,9 @@ export function nowMicros(): number {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
 }
 
+let own: string | undefined;
 export function recordName(mode: LockMode, since: number): string {
-  const me = identity();
-  return [MODE_CODE[mode], encodeURIComponent(me.host), me.pid, me.pidStart, me.tid, me.tidStart, me.threadId, since, ++counter].join(SEP);
+  return `${MODE_CODE[mode]}${SEP}${ownNamePart()}${since}${SEP}${++counter}`;
 }
 
 export function parseRecord(name: string, dir = ""): LockRecord | undefined {
@@ -68,9 +68,20 @@ export function earlier(a: LockRecord, b: LockRecord): boolean {
  * this host also reads (`fallback`; none when a lock folder is configured).
  */
 export function lockDirsFor(canonicalPath: string, lockDir: string | undefined): { primary: string; fallback?: string } {
-  if (lockDir) return { primary: join(lockDir, hashedName(canonicalPath)) };
-  return { primary: join(dirname(canonicalPath), `.${basename(canonicalPath)}.h5ts`), fallback: join(FALLBACK_ROOT, hashedName(canonicalPath)) };
+  const key = `${lockDir ?? ""}\0${canonicalPath}`;
+  let dirs = dirsCache.get(key);
+  if (!dirs) {
+    dirs = lockDir
+      ? { primary: join(lockDir, hashedName(canonicalPath)) }
+      : { primary: join(dirname(canonicalPath), `.${basename(canonicalPath)}.h5ts`), fallback: join(FALLBACK_ROOT, hashedName(canonicalPath)) };
+    if (dirsCache.size >= 1000) dirsCache.clear(); // a bound for programs that touch many files
+    dirsCache.set(key, dirs);
+  }
+  return dirs;
 }
+
+// Per thread: the names are a pure function of the path, and hashing costs per open.
+const dirsCache = new Map<string, { primary: string; fallback?: string }>();
 
 /** This host's fallback folder: shared by all users, like /tmp itself (mode 1777). */
 export const FALLBACK_ROOT = join(tmpdir(), "h5-threadsafe");
@@ -80,7 +91,13 @@ function hashedName(canonicalPath: string): string {
   return `${hash}-${basename(canonicalPath)}.h5ts`;
 }
 
-export function listRecords(dir: string): LockRecord[] {
+/**
+ * The records in a lock folder, without those that `skip` rules out by name (cheaper than
+ * parsing). A folder that may well not exist is checked first: a readdir that throws
+ * costs more than the check.
+ */
+export function listRecords(dir: string, skip?: (name: string) => boolean, oftenMissing = false): LockRecord[] {
+  if (oftenMissing && !existsSync(dir)) return [];
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -90,10 +107,20 @@ export function listRecords(dir: string): LockRecord[] {
   }
   const out: LockRecord[] = [];
   for (const n of names) {
+    if (skip?.(n)) continue;
     const r = parseRecord(n, dir);
     if (r) out.push(r);
   }
   return out;
+}
+
+/** The part of this thread's record names that says who made them (after the mode). */
+export function ownNamePart(): string {
+  if (own === undefined) {
+    const me = identity();
+    own = [encodeURIComponent(me.host), me.pid, me.pidStart, me.tid, me.tidStart, me.threadId, ""].join(SEP);
+  }
+  return own;
 }
 
 /** Where a record stands: the mode it holds, or waiting, or standing back. */
@@ -147,11 +174,6 @@ export function touchRecord(dir: string, name: string): void {
   } catch {
     // A record that is gone has nothing to keep fresh.
   }
-}
-
-export function isOwn(r: LockRecord): boolean {
-  const me = identity();
-  return r.tid === me.tid && r.pid === me.pid && r.host === me.host && r.tidStart === me.tidStart;
 }
 
 /** Whether the holder or waiter behind a record still exists. */
