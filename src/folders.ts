@@ -1,7 +1,4 @@
-// Lock folders: made on first use, and removed once empty. Removal is deferred to the
-// event loop (and done at exit at the latest): an rmdir and the mkdir that the next open
-// would need cost more than HDF5's whole open+close on an ext4 disk, and a program that
-// opens one file again and again should not pay that each time.
+// Lock folders: made on first use, and removed once empty (see idle-records.ts for when).
 
 import { chmodSync, mkdirSync, rmdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -44,26 +41,5 @@ export function removeIfEmpty(dir: string): void {
     rmdirSync(dir);
   } catch {
     // Not empty, or gone already: both fine.
-  }
-}
-
-const pending = new Set<string>();
-let timer: NodeJS.Timeout | undefined;
-let hooked = false;
-
-/** Removes now the folders waiting for removal (at exit: no later is coming). */
-export function sweep(): void {
-  timer = undefined;
-  for (const dir of pending) removeIfEmpty(dir);
-  pending.clear();
-}
-
-/** Removes a lock folder soon if it is still empty then. */
-export function removeSoon(dir: string): void {
-  pending.add(dir);
-  timer ??= setTimeout(sweep, 0).unref();
-  if (!hooked) {
-    hooked = true;
-    process.on("exit", sweep);
   }
 }

@@ -21,10 +21,10 @@ import { basename, dirname, join, resolve } from "node:path";
 import { settings, type Options } from "./config.js";
 import { debug } from "./debug.js";
 import { LockTimeoutError, describeHolder, type HolderInfo } from "./errors.js";
-import { makeFallbackRoot, makeLockDir, removeIfEmpty, removeSoon } from "./folders.js";
+import { makeFallbackRoot, makeLockDir, removeIfEmpty } from "./folders.js";
+import { discard, putIdle, takeIdle, type OwnRecord } from "./idle-records.js";
 import { MODE_BY_CODE, compatible, relaxes, type LockMode } from "./modes.js";
 import {
-  closeRecord,
   createRecord,
   earlier,
   isAlive,
@@ -61,48 +61,44 @@ export function canonicalPath(path: string): string {
   }
 }
 
-// Records this thread must keep fresh for holders on other hosts to see it alive.
-const fresh = new Map<string, { dir: string; name: string }>();
+// Records this thread must keep fresh for holders on other hosts to see it alive. The
+// timer stays while the thread holds anything, and stops at a beat that finds nothing.
+const fresh = new Set<OwnRecord>();
 let heartbeat: NodeJS.Timeout | undefined;
 
-function keepFresh(key: string, dir: string, name: string | undefined, remoteStaleMs: number): void {
-  if (name === undefined) fresh.delete(key);
-  else fresh.set(key, { dir, name });
-  if (fresh.size && !heartbeat && Number.isFinite(remoteStaleMs)) {
-    heartbeat = setInterval(beat, Math.max(remoteStaleMs / 4, 10)).unref();
-  } else if (!fresh.size && heartbeat) {
+function keepFresh(record: OwnRecord, remoteStaleMs: number): void {
+  fresh.add(record);
+  if (!heartbeat && Number.isFinite(remoteStaleMs)) heartbeat = setInterval(beat, Math.max(remoteStaleMs / 4, 10)).unref();
+}
+
+function beat(): void {
+  for (const r of fresh) touchRecord(r.dir, r.name);
+  if (fresh.size === 0 && heartbeat) {
     clearInterval(heartbeat);
     heartbeat = undefined;
   }
 }
 
-function beat(): void {
-  for (const { dir, name } of fresh.values()) touchRecord(dir, name);
-}
-
-let lockIds = 0;
-
 /** A lock this thread holds. */
 export class HeldLock {
   readonly path: string;
-  readonly dir: string;
-  readonly #name: string;
+  readonly #record: OwnRecord;
   #mode: LockMode;
   #released = false;
-  readonly #id = `h${++lockIds}`;
-  readonly #remoteStaleMs: number;
 
-  constructor(path: string, dir: string, name: string, mode: LockMode, remoteStaleMs: number) {
+  constructor(path: string, record: OwnRecord, remoteStaleMs: number) {
     this.path = path;
-    this.dir = dir;
-    this.#name = name;
-    this.#mode = mode;
-    this.#remoteStaleMs = remoteStaleMs;
-    keepFresh(this.#id, dir, name, remoteStaleMs);
+    this.#record = record;
+    this.#mode = record.mode;
+    keepFresh(record, remoteStaleMs);
   }
 
   get mode(): LockMode {
     return this.#mode;
+  }
+
+  get dir(): string {
+    return this.#record.dir;
   }
 
   get released(): boolean {
@@ -113,23 +109,23 @@ export class HeldLock {
   relaxTo(mode: LockMode): void {
     if (this.#released || mode === this.#mode) return;
     if (!relaxes(this.#mode, mode)) throw new Error(`cannot change a ${this.#mode} lock to ${mode} without waiting`);
-    mark(this.dir, this.#name, mode);
+    mark(this.#record.dir, this.#record.name, mode, this.#record.fd);
     debug("relax %s %s -> %s", this.path, this.#mode, mode);
     this.#mode = mode;
   }
 
   /**
-   * Lets the lock go. Safe to call twice. The folder goes soon if this was its last
-   * record, or at once with `now` (an open that failed: leave nothing behind).
+   * Lets the lock go. Safe to call twice. The record is kept a moment for this thread's
+   * next open of the file, or removed at once with `now` (an open that failed: leave
+   * nothing behind).
    */
   release(now = false): void {
     if (this.#released) return;
     this.#released = true;
-    keepFresh(this.#id, this.dir, undefined, this.#remoteStaleMs);
-    removeRecord(this.dir, this.#name);
-    if (now) removeIfEmpty(this.dir);
-    else removeSoon(this.dir);
-    debug("release %s %s", this.path, this.#mode);
+    fresh.delete(this.#record);
+    if (now) discard(this.#record);
+    else putIdle(this.path, this.#record);
+    if (debug.enabled) debug("release %s %s", this.path, this.#mode);
   }
 }
 
@@ -152,8 +148,10 @@ class Attempt {
   readonly #fallback: string | undefined;
   /** Where this attempt puts its record: the first of #dirs it may write. */
   #home: string;
-  #record: LockRecord;
-  #present = false;
+  /** Made at the first step: the fast path does not need one. */
+  #record!: LockRecord;
+  /** Descriptor of the record while it exists. */
+  #fd: number | undefined;
   #deferring = false;
   #blockers: LockRecord[] = [];
   #aliveAt = new Map<string, number>();
@@ -169,31 +167,47 @@ class Attempt {
     this.#dirs = fallback ? [primary, fallback] : [primary];
     this.#fallback = fallback;
     this.#home = primary;
-    this.#record = parseRecord(recordName(mode, nowMicros()), primary)!;
+  }
+
+  /**
+   * The fast path, tried first: this thread's idle record for the file, marked as holding
+   * before it looks (so that others see it). Anyone in the way, and it is given up: a
+   * wait needs a record that says when it began.
+   */
+  tryIdle(): HeldLock | undefined {
+    const idle = takeIdle(this.path, this.mode);
+    if (!idle) return undefined;
+    mark(idle.dir, idle.name, this.mode, idle.fd);
+    if (this.#findBlockers(idle, this.#dirs).length === 0) {
+      if (debug.enabled) debug("acquire %s %s (reused record)", this.path, this.mode);
+      return new HeldLock(this.path, idle, this.options.remoteStaleMs);
+    }
+    discard(idle, false);
+    return undefined;
   }
 
   /** Takes the lock if nothing alive stands in the way; undefined otherwise. */
   step(): HeldLock | undefined {
-    const fd = this.#present ? undefined : this.#create();
-    try {
-      if (this.#deferring) this.#mark("waiting", fd); // about to look, and maybe take it
-      const blockers = this.#findBlockers();
-      if (blockers.length === 0) {
-        this.#mark(this.mode, fd);
-        debug("acquire %s %s after %d ms", this.path, this.mode, Math.round(performance.now() - this.started));
-        return new HeldLock(this.path, this.#home, this.#record.name, this.mode, this.options.remoteStaleMs);
-      }
-      if (blockers.some((b) => b.earlierWaiter)) this.#mark("deferring", fd);
-      this.#keepFresh();
-    } finally {
-      if (fd !== undefined) closeRecord(fd);
+    if (this.#fd === undefined) {
+      this.#record ??= parseRecord(recordName(this.mode, nowMicros()), this.#home)!;
+      this.#create();
+    } else if (this.#deferring) this.#mark("waiting"); // about to look, and maybe take it
+    const blockers = this.#findBlockers(this.#record, this.#dirs);
+    if (blockers.length === 0) {
+      this.#mark(this.mode);
+      if (debug.enabled) debug("acquire %s %s after %d ms", this.path, this.mode, Math.round(performance.now() - this.started));
+      const record = { ...this.#record, dir: this.#home, fd: this.#fd! };
+      this.#fd = undefined; // the lock owns it now
+      return new HeldLock(this.path, record, this.options.remoteStaleMs);
     }
+    if (blockers.some((b) => b.earlierWaiter)) this.#mark("deferring");
+    this.#keepFresh();
     this.#checkTime();
     return undefined;
   }
 
-  #mark(state: "waiting" | "deferring" | LockMode, fd: number | undefined): void {
-    mark(this.#home, this.#record.name, state, fd);
+  #mark(state: "waiting" | "deferring" | LockMode): void {
+    mark(this.#home, this.#record.name, state, this.#fd);
     this.#deferring = state === "deferring";
   }
 
@@ -205,19 +219,18 @@ class Attempt {
   }
 
   abandon(): void {
-    if (this.#present) removeRecord(this.#home, this.#record.name);
-    this.#present = false;
-    removeIfEmpty(this.#home);
+    if (this.#fd !== undefined) discard({ ...this.#record, dir: this.#home, fd: this.#fd });
+    else removeIfEmpty(this.#home);
+    this.#fd = undefined;
   }
 
   /** Creates the record in the home folder, moving home to the fallback where it may not write. */
-  #create(): number {
+  #create(): void {
     for (;;) {
       try {
-        const fd = createRecord(this.#home, this.#record.name);
-        this.#present = true;
+        this.#fd = createRecord(this.#home, this.#record.name);
         this.#touchedAt = performance.now();
-        return fd;
+        return;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         try {
@@ -252,15 +265,15 @@ class Attempt {
   };
   readonly #ownPart = ownNamePart();
 
-  #findBlockers(): (LockRecord & { earlierWaiter: boolean })[] {
+  #findBlockers(own: LockRecord, dirs: string[]): (LockRecord & { earlierWaiter: boolean })[] {
     const out: (LockRecord & { earlierWaiter: boolean })[] = [];
-    for (const dir of this.#dirs) {
-      for (const r of listRecords(dir, this.#skip, dir === this.#fallback && dir !== this.#home)) {
+    for (const dir of dirs) {
+      for (const r of listRecords(dir, this.#skip, dir === this.#fallback && dir !== own.dir)) {
         const state = recordState(r);
-        if (state === undefined) continue; // gone meanwhile
+        if (state === undefined || state === "free") continue; // gone meanwhile, or idle
         const waiting = state === "waiting" || state === "deferring";
         if (!waiting && compatible(state, this.mode)) continue; // relaxed since it asked
-        const isEarlier = earlier(r, this.#record);
+        const isEarlier = earlier(r, own);
         if (state === "deferring" && !isEarlier) continue; // it will look again first
         if (!this.#alive(r)) {
           if (removeRecord(r.dir, r.name)) debug("reap %s %s pid %d tid %d", this.path, r.mode, r.pid, r.tid);
@@ -324,6 +337,8 @@ function lockOptions(options?: Partial<LockOptions>): LockOptions {
 export function acquireSync(path: string, mode: LockMode, options?: Partial<LockOptions>): HeldLock {
   const attempt = new Attempt(path, mode, lockOptions(options));
   try {
+    const fast = attempt.tryIdle();
+    if (fast) return fast;
     for (;;) {
       const held = attempt.step();
       if (held) return held;
@@ -339,6 +354,8 @@ export function acquireSync(path: string, mode: LockMode, options?: Partial<Lock
 export async function acquire(path: string, mode: LockMode, options?: Partial<LockOptions>): Promise<HeldLock> {
   const attempt = new Attempt(path, mode, lockOptions(options));
   try {
+    const fast = attempt.tryIdle();
+    if (fast) return fast;
     for (;;) {
       const held = attempt.step();
       if (held) return held;
@@ -372,7 +389,7 @@ export function inspect(path: string, options?: Partial<LockOptions>): LockState
   const state: LockState = { path: canonical, dirs, holders: [], waiters: [] };
   for (const r of records) {
     const held = recordState(r);
-    if (held === undefined) continue;
+    if (held === undefined || held === "free") continue;
     const waiting = held === "waiting" || held === "deferring";
     const info = toHolderInfo(r, waiting ? r.mode : held, isAlive(r, o.remoteStaleMs));
     (waiting ? state.waiters : state.holders).push(info);

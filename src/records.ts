@@ -1,8 +1,9 @@
 // The lock's state on disk: one folder per locked file, holding one small file (a
 // record) per holder and per waiter. Who it is and what it asked for are in the record's
 // name, so one readdir shows everyone; its one byte of content says where it stands:
-// nothing or "." while it waits, "-" while it stands back behind an earlier waiter, and
-// the letter of the mode it holds once it does. A record is created once, never renamed
+// nothing or "." while it waits, "-" while it stands back behind an earlier waiter, the
+// letter of the mode it holds once it does, and "0" when it is idle (free, kept a moment
+// for reuse by its thread). A record is created once, never renamed
 // (a readdir running during a rename may see neither name), and removed at the end.
 
 import { createHash } from "node:crypto";
@@ -123,10 +124,10 @@ export function ownNamePart(): string {
   return own;
 }
 
-/** Where a record stands: the mode it holds, or waiting, or standing back. */
-export type RecordState = LockMode | "waiting" | "deferring";
+/** Where a record stands: the mode it holds, or waiting, or standing back, or free (idle). */
+export type RecordState = LockMode | "waiting" | "deferring" | "free";
 
-const STATE_CODE: Record<"waiting" | "deferring", string> = { waiting: ".", deferring: "-" };
+const STATE_CODE: Record<"waiting" | "deferring" | "free", string> = { waiting: ".", deferring: "-", free: "0" };
 
 /** Creates a record (empty: waiting); returns its open descriptor, for mark(). */
 export function createRecord(dir: string, name: string): number {
@@ -135,7 +136,7 @@ export function createRecord(dir: string, name: string): number {
 
 /** Writes where a record stands: through its descriptor if still open, else by path. */
 export function mark(dir: string, name: string, state: RecordState, fd?: number): void {
-  const code = state === "waiting" || state === "deferring" ? STATE_CODE[state] : MODE_CODE[state];
+  const code = state === "waiting" || state === "deferring" || state === "free" ? STATE_CODE[state] : MODE_CODE[state];
   if (fd === undefined) writeFileSync(join(dir, name), code, { flag: "r+" });
   else writeSync(fd, code, 0);
 }
@@ -153,6 +154,7 @@ export function recordState(r: LockRecord): RecordState | undefined {
     return undefined;
   }
   if (text === "" || text === ".") return "waiting";
+  if (text === "0") return "free";
   return text === "-" ? "deferring" : MODE_BY_CODE[text[0]];
 }
 

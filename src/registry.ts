@@ -9,7 +9,7 @@ import { settings } from "./config.js";
 import { debug } from "./debug.js";
 import type { Claim } from "./thread-locks.js";
 import { canonicalPath } from "./lock.js";
-import { sweep } from "./folders.js";
+import { sweep } from "./idle-records.js";
 
 /** What the registry needs of a file object. */
 export interface Closable {
