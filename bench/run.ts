@@ -1,0 +1,301 @@
+// `npm run bench`: bare h5wasm, h5wasm with the patch, and a naive proper-lockfile lock,
+// on the same work in the same run (alternating, several rounds, medians). Prints a
+// table, writes bench/results.json and BENCHMARKS.md.
+//
+//   node dist/bench/run.js [--quick]
+
+import { fork, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, hostname, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import h5wasm from "h5wasm/node";
+import { inspect, patch, unpatch } from "../src/index.js";
+import { naiveLock } from "./naive.js";
+import type { Variant } from "./worker.js";
+
+const quick = process.argv.includes("--quick");
+const WORKER = fileURLToPath(new URL("./worker.js", import.meta.url));
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const VARIANTS: Variant[] = ["bare", "patched", "naive"];
+const now = () => performance.timeOrigin + performance.now();
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const rotate = <T>(xs: T[], k: number) => xs.map((_, i) => xs[(i + k) % xs.length]);
+
+/** A benchmark participant in a worker thread or a child process. */
+class Participant {
+  readonly #port: Worker | ChildProcess;
+  readonly #waiting = new Map<number, (v: any) => void>();
+  readonly ready: Promise<void>;
+  readonly exited: Promise<unknown>;
+  #next = 0;
+
+  constructor(kind: "thread" | "process", variant: Variant) {
+    this.#port =
+      kind === "thread"
+        ? new Worker(WORKER, { workerData: { variant } })
+        : fork(WORKER, [variant], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    let ready!: () => void;
+    this.ready = new Promise((r) => (ready = r));
+    this.exited = new Promise((r) => this.#port.once("exit", r));
+    this.#port.on("message", (m: any) => {
+      if (m.ready) return ready();
+      this.#waiting.get(m.id)?.(m.value);
+      this.#waiting.delete(m.id);
+    });
+  }
+
+  async run(job: string, args: Record<string, unknown> = {}): Promise<any> {
+    await this.ready;
+    const id = ++this.#next;
+    const done = new Promise((r) => this.#waiting.set(id, r));
+    const msg = { ...args, job, id };
+    if (this.#port instanceof Worker) this.#port.postMessage(msg);
+    else this.#port.send(msg);
+    return done;
+  }
+
+  async kill(): Promise<void> {
+    if (this.#port instanceof Worker) await this.#port.terminate();
+    else {
+      this.#port.kill("SIGKILL");
+      await this.exited;
+    }
+  }
+}
+
+async function startAll(list: Participant[]): Promise<Participant[]> {
+  await Promise.all(list.map((p) => p.ready));
+  return list;
+}
+
+const dir = mkdtempSync(join(tmpdir(), "h5ts-bench-"));
+const results: Record<string, any> = {};
+
+function newFile(name: string, init?: (f: InstanceType<typeof h5wasm.File>) => void): string {
+  const file = join(dir, name);
+  const f = new h5wasm.File(file, "w");
+  init?.(f);
+  f.close();
+  return file;
+}
+
+// 1. Uncontended open+close, in this thread, switching the patch on and off between rounds.
+async function openClose() {
+  const file = newFile("small.h5", (f) => f.create_dataset({ name: "x", data: new Float64Array(16) }));
+  const n = quick ? 200 : 500;
+  const rounds = quick ? 3 : 9;
+  const out: Record<string, any> = {};
+  for (const mode of ["r", "a"] as const) {
+    const times: Record<Variant, number[]> = { bare: [], patched: [], naive: [] };
+    for (let round = 0; round < rounds; round++) {
+      for (const v of rotate(VARIANTS, round)) {
+        if (v === "patched") await patch();
+        else unpatch();
+        const t0 = performance.now();
+        for (let i = 0; i < n; i++) {
+          const unlock = v === "naive" ? naiveLock(file) : undefined;
+          new h5wasm.File(file, mode).close();
+          unlock?.();
+        }
+        times[v].push(((performance.now() - t0) / n) * 1000);
+        await sleep(1); // let deferred clean-up run, as it would between bursts
+      }
+    }
+    unpatch();
+    out[mode] = Object.fromEntries(VARIANTS.map((v) => [v, median(times[v])]));
+  }
+  return out;
+}
+
+// 2. The seed's workload: N warm workers each read their block of a 2000x1000 array.
+async function readers(n: number) {
+  const rows = 2000;
+  const cols = 1000;
+  const file = join(dir, "big.h5");
+  if (!existsSync(file)) {
+    newFile("big.h5", (f) => f.create_dataset({ name: "array", data: Float64Array.from({ length: rows * cols }, (_, i) => i % 7), shape: [rows, cols] }));
+  }
+  const pools = Object.fromEntries(
+    await Promise.all(VARIANTS.map(async (v) => [v, await startAll(Array.from({ length: n }, () => new Participant("thread", v)))])),
+  ) as Record<Variant, Participant[]>;
+  const per = quick ? 3 : 6;
+  const rounds = quick ? 3 : 7;
+  const block = rows / n;
+  const job = (p: Participant, i: number) => p.run("read", { file, rounds: per, start: i * block, end: (i + 1) * block });
+  for (const v of VARIANTS) await Promise.all(pools[v].map(job)); // warm-up
+  const rates: Record<Variant, number[]> = { bare: [], patched: [], naive: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const v of rotate(VARIANTS, round)) {
+      const t0 = now();
+      await Promise.all(pools[v].map(job));
+      rates[v].push((n * per) / ((now() - t0) / 1000));
+    }
+  }
+  await Promise.all(Object.values(pools).flat().map((p) => p.kill()));
+  return Object.fromEntries(VARIANTS.map((v) => [v, median(rates[v])]));
+}
+
+// 3. K workers appending to one file, against one bare thread doing the same appends.
+async function writers(k: number, m: number) {
+  const serial = await startAll([new Participant("thread", "bare")]);
+  const pools = Object.fromEntries(
+    await Promise.all((["patched", "naive"] as Variant[]).map(async (v) => [v, await startAll(Array.from({ length: k }, () => new Participant("thread", v)))])),
+  ) as Record<"patched" | "naive", Participant[]>;
+  const rounds = quick ? 2 : 5;
+  const ms: Record<string, number[]> = { serialBare: [], patched: [], naive: [] };
+  const present: Record<string, number[]> = { patched: [], naive: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const v of rotate(["serialBare", "patched", "naive"], round)) {
+      const file = newFile(`appends-${v}-${round}.h5`);
+      const t0 = now();
+      if (v === "serialBare") await serial[0].run("append", { file, prefix: "s", count: k * m });
+      else await Promise.all(pools[v as "patched" | "naive"].map((p, i) => p.run("append", { file, prefix: `w${i}`, count: m })));
+      ms[v].push(now() - t0);
+      if (v !== "serialBare") {
+        const f = new h5wasm.File(file, "r");
+        present[v].push(f.keys().length);
+        f.close();
+      }
+    }
+  }
+  await Promise.all([...serial, ...pools.patched, ...pools.naive].map((p) => p.kill()));
+  return {
+    appends: k * m,
+    ms: Object.fromEntries(Object.entries(ms).map(([v, xs]) => [v, median(xs)])),
+    presentMin: Object.fromEntries(Object.entries(present).map(([v, xs]) => [v, Math.min(...xs)])),
+  };
+}
+
+// 4. Hand-off: one holder releases, the waiter (already waiting) acquires.
+async function handoff(kind: "thread" | "process", variant: "patched" | "naive") {
+  const file = newFile(`handoff-${kind}-${variant}.h5`);
+  const [a, b] = await startAll([new Participant(kind, variant), new Participant(kind, variant)]);
+  const n = quick ? 15 : 60;
+  const lat: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const [holder, waiter] = i % 2 ? [a, b] : [b, a];
+    const holding = holder.run("hold", { file, waitMs: 20 });
+    // Start the waiter only once the holder holds.
+    const held = () => (variant === "naive" ? existsSync(`${file}.naive-lock`) : inspect(file).holders.length === 1);
+    while (!held()) await sleep(0.2);
+    const taking = waiter.run("take", { file });
+    const [{ releasedAt }, { acquiredAt }] = await Promise.all([holding, taking]);
+    lat.push(acquiredAt - releasedAt);
+  }
+  await Promise.all([a.kill(), b.kill()]);
+  return { p50: percentile(lat, 50), p99: percentile(lat, 99), n };
+}
+
+// 5. Recovery: a holder dies (SIGKILL of its process, or terminate() of its worker).
+async function recovery(how: "SIGKILL" | "terminate", variant: "patched" | "naive", reps: number) {
+  const out: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const file = newFile(`recovery-${how}-${variant}-${i}.h5`);
+    const [holder, waiter] = await startAll([new Participant(how === "SIGKILL" ? "process" : "thread", variant), new Participant("thread", variant)]);
+    await holder.run("holdOpen", { file });
+    const appending = waiter.run("append", { file, prefix: "after", count: 1 });
+    if (variant === "patched") while (inspect(file).waiters.length === 0) await sleep(0.5);
+    else await sleep(200);
+    const t0 = now();
+    await holder.kill();
+    await appending;
+    out.push(now() - t0);
+    await waiter.kill();
+  }
+  return { median: median(out), samples: out };
+}
+
+function fmt(x: number, digits = 1) {
+  return x >= 100 ? x.toFixed(0) : x.toFixed(digits);
+}
+
+async function main() {
+  await h5wasm.ready;
+  const machine = {
+    cpu: cpus()[0]?.model ?? "unknown",
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    h5wasm: JSON.parse(readFileSync(join(ROOT, "node_modules/h5wasm/package.json"), "utf8")).version,
+    host: hostname(),
+    date: new Date().toISOString(),
+    quick,
+  };
+  console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, h5wasm ${machine.h5wasm}`);
+  const step = async <T>(name: string, fn: () => Promise<T>) => {
+    process.stdout.write(`running ${name}... `);
+    const t0 = performance.now();
+    const r = await fn();
+    console.log(`${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    return r;
+  };
+  results.openClose = await step("open+close", openClose);
+  results.readers2 = await step("2 readers", () => readers(2));
+  results.readers4 = await step("4 readers", () => readers(4));
+  results.writers = await step("4 writers", () => writers(4, quick ? 10 : 25));
+  results.handoffThreads = await step("hand-off between threads", () => handoff("thread", "patched"));
+  results.handoffProcesses = await step("hand-off between processes", () => handoff("process", "patched"));
+  results.handoffThreadsNaive = await step("hand-off, naive, threads", () => handoff("thread", "naive"));
+  results.handoffProcessesNaive = await step("hand-off, naive, processes", () => handoff("process", "naive"));
+  results.recoveryKill = await step("recovery after SIGKILL", () => recovery("SIGKILL", "patched", quick ? 2 : 5));
+  results.recoveryTerminate = await step("recovery after terminate()", () => recovery("terminate", "patched", quick ? 2 : 5));
+  if (!quick) {
+    results.recoveryKillNaive = await step("recovery after SIGKILL, naive", () => recovery("SIGKILL", "naive", 1));
+    results.recoveryTerminateNaive = await step("recovery after terminate(), naive", () => recovery("terminate", "naive", 1));
+  }
+  rmSync(dir, { recursive: true, force: true });
+
+  const r = results;
+  const oc = r.openClose;
+  const rows: [string, string, string, string, string][] = [
+    ["open+close `r` (µs/op)", fmt(oc.r.bare), fmt(oc.r.patched), fmt(oc.r.naive), `${(oc.r.patched / oc.r.bare).toFixed(2)}× (target ≤ 1.5×)`],
+    ["open+close `a` (µs/op)", fmt(oc.a.bare), fmt(oc.a.patched), fmt(oc.a.naive), `${(oc.a.patched / oc.a.bare).toFixed(2)}× (target ≤ 1.5×)`],
+    ["2 readers, 2000×1000 blocks (reads/s)", fmt(r.readers2.bare), fmt(r.readers2.patched), fmt(r.readers2.naive), `${(r.readers2.patched / r.readers2.bare).toFixed(2)}× throughput (target ≥ 0.95×)`],
+    ["4 readers, 2000×1000 blocks (reads/s)", fmt(r.readers4.bare), fmt(r.readers4.patched), fmt(r.readers4.naive), `${(r.readers4.patched / r.readers4.bare).toFixed(2)}× throughput (target ≥ 0.95×)`],
+    [`4 writers, ${r.writers.appends} appends (ms; bare = 1 thread, serial)`, fmt(r.writers.ms.serialBare), fmt(r.writers.ms.patched), fmt(r.writers.ms.naive), `${(r.writers.ms.patched / r.writers.ms.serialBare).toFixed(2)}× serial (target ≤ 1.3×)`],
+    ["hand-off between threads, p50 / p99 (ms)", "–", `${fmt(r.handoffThreads.p50, 2)} / ${fmt(r.handoffThreads.p99, 2)}`, `${fmt(r.handoffThreadsNaive.p50, 2)} / ${fmt(r.handoffThreadsNaive.p99, 2)}`, "target p50 ≤ 1 ms"],
+    ["hand-off between processes, p50 / p99 (ms)", "–", `${fmt(r.handoffProcesses.p50, 2)} / ${fmt(r.handoffProcesses.p99, 2)}`, `${fmt(r.handoffProcessesNaive.p50, 2)} / ${fmt(r.handoffProcessesNaive.p99, 2)}`, "target p50 ≤ 5 ms"],
+    ["recovery after SIGKILL of a holder (ms)", "–", fmt(r.recoveryKill.median), r.recoveryKillNaive ? fmt(r.recoveryKillNaive.median) : "(--quick)", "goal < 1000 ms"],
+    ["recovery after terminate() of a holder (ms)", "–", fmt(r.recoveryTerminate.median), r.recoveryTerminateNaive ? fmt(r.recoveryTerminateNaive.median) : "(--quick)", "goal < 1000 ms"],
+  ];
+  const table = [
+    "| workload | bare h5wasm | h5-threadsafe | naive proper-lockfile | patched vs bare |",
+    "|---|---|---|---|---|",
+    ...rows.map((row) => `| ${row.join(" | ")} |`),
+  ].join("\n");
+  console.log(`\n${table}\n`);
+  console.log(`4-writer appends present (min over rounds): patched ${r.writers.presentMin.patched}, naive ${r.writers.presentMin.naive} of ${r.writers.appends}`);
+  const out = { machine, results };
+  writeFileSync(join(ROOT, "bench", "results.json"), JSON.stringify(out, null, 2) + "\n");
+  writeFileSync(
+    join(ROOT, "BENCHMARKS.md"),
+    `# Benchmarks
+
+Made by \`npm run bench${quick ? " -- --quick" : ""}\` on ${machine.date.slice(0, 10)}: ${machine.cpu}, ${machine.cores} cores,
+${machine.memoryGiB} GiB, Node ${machine.node}, h5wasm ${machine.h5wasm}. Each row runs bare h5wasm, h5wasm with
+the patch and a naive lock (one proper-lockfile exclusive lock held from open to close,
+retrying every millisecond) on the same work in the same run, alternating their order
+over several rounds; figures are medians. Raw numbers: \`bench/results.json\`.
+
+${table}
+
+- Bare h5wasm on the writers row is one thread doing all appends one after another: the
+  limit for writers that must take turns. Appends present after the 4-writer rounds
+  (fewest over rounds): patched ${r.writers.presentMin.patched}, naive ${r.writers.presentMin.naive}, of ${r.writers.appends}.
+- Hand-off is the time from the holder's release to the waiter's return from acquire,
+  the waiter already waiting. The naive lock cannot see waiters; its holder holds 20 ms.
+- Recovery is from the kill to the waiting writer's append done (including its own
+  open, write and close). The naive lock waits for proper-lockfile's 10 s stale time.
+- These machines are shared and noisy: compare within a row, not across runs.
+`,
+  );
+}
+
+await main();

@@ -1,0 +1,95 @@
+// A benchmark participant: a worker thread (or the main thread of a child process) that
+// loads h5wasm once, with the patch, bare, or with the naive lock, then runs jobs on
+// command and reports timings. Timing starts only after everything is loaded ("warm").
+
+import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import { acquireSync, canonicalPath } from "../src/lock.js";
+import { listRecords, lockDirsFor } from "../src/records.js";
+import { sleepSync } from "../src/sleep.js";
+import { naiveLock } from "./naive.js";
+
+export type Variant = "bare" | "patched" | "naive";
+
+const variant: Variant = isMainThread ? (process.argv[2] as Variant) : workerData.variant;
+if (variant === "patched") await import("../src/install.js");
+const h5wasm = (await import("h5wasm/node")).default;
+await h5wasm.ready;
+
+const send = (m: unknown) => (parentPort ? parentPort.postMessage(m) : process.send!(m));
+const now = () => performance.timeOrigin + performance.now();
+
+/** Opens, runs fn, closes: under the naive lock for that variant. */
+function withOpen<T>(file: string, mode: "r" | "a", fn: (f: InstanceType<typeof h5wasm.File>) => T): T {
+  const unlock = variant === "naive" ? naiveLock(file) : undefined;
+  const f = new h5wasm.File(file, mode);
+  try {
+    return fn(f);
+  } finally {
+    f.close();
+    unlock?.();
+  }
+}
+
+function sumRows(file: string, start: number, end: number): number {
+  return withOpen(file, "r", (f) => {
+    const ds = f.get("array") as any;
+    const rows = ds.slice([[start, end]]) as Float64Array;
+    let s = 0;
+    for (let i = 0; i < rows.length; i++) s += rows[i];
+    return s;
+  });
+}
+
+/** Waits until the lock folder of `file` holds `n` records (a waiter has arrived). */
+function awaitRecords(file: string, n: number): void {
+  const { primary } = lockDirsFor(canonicalPath(file), undefined);
+  while (listRecords(primary).length < n) sleepSync(0.05);
+}
+
+const jobs: Record<string, (c: any) => unknown> = {
+  read(c) {
+    const t0 = now();
+    let sum = 0;
+    for (let i = 0; i < c.rounds; i++) sum += sumRows(c.file, c.start, c.end);
+    return { ms: now() - t0, sum };
+  },
+  append(c) {
+    const t0 = now();
+    for (let i = 0; i < c.count; i++) {
+      withOpen(c.file, "a", (f) => f.create_dataset({ name: `${c.prefix}_${i}`, data: new Float64Array([i]) }));
+    }
+    return { ms: now() - t0 };
+  },
+  // Hand-off: hold the lock until the other side waits (the naive lock cannot tell: a
+  // fixed pause), then release and say when.
+  hold(c) {
+    const path = canonicalPath(c.file);
+    const lock = variant === "naive" ? naiveLock(c.file) : acquireSync(path, "exclusive");
+    if (variant === "naive") sleepSync(c.waitMs);
+    else awaitRecords(c.file, 2);
+    const t = now();
+    typeof lock === "function" ? lock() : lock.release();
+    return { releasedAt: t };
+  },
+  take(c) {
+    const path = canonicalPath(c.file);
+    const lock = variant === "naive" ? naiveLock(c.file) : acquireSync(path, "exclusive");
+    const t = now();
+    typeof lock === "function" ? lock() : lock.release();
+    return { acquiredAt: t };
+  },
+  // Recovery: hold a file open for writing until killed.
+  holdOpen(c) {
+    if (variant === "naive") naiveLock(c.file);
+    new h5wasm.File(c.file, "a");
+    return {};
+  },
+};
+
+const onMessage = (c: any) => {
+  // Replies go out after the job; a job that blocks (take) answers when it is done.
+  setImmediate(() => send({ id: c.id, value: jobs[c.job](c) }));
+};
+if (parentPort) parentPort.on("message", onMessage);
+else process.on("message", onMessage);
+send({ ready: true });
