@@ -16,6 +16,8 @@ import { naiveLock } from "./naive.js";
 import type { Variant } from "./worker.js";
 
 const quick = process.argv.includes("--quick");
+// --only <name>: one workload, for working on it (its figures are not written out).
+const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const WORKER = fileURLToPath(new URL("./worker.js", import.meta.url));
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const VARIANTS: Variant[] = ["bare", "patched", "naive"];
@@ -230,6 +232,7 @@ async function main() {
   };
   console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, h5wasm ${machine.h5wasm}`);
   const step = async <T>(name: string, fn: () => Promise<T>) => {
+    if (only && !name.includes(only)) return undefined as T;
     process.stdout.write(`running ${name}... `);
     const t0 = performance.now();
     const r = await fn();
@@ -251,6 +254,10 @@ async function main() {
     results.recoveryTerminateNaive = await step("recovery after terminate(), naive", () => recovery("terminate", "naive", 1));
   }
   rmSync(dir, { recursive: true, force: true });
+  if (only) {
+    console.log(JSON.stringify(results, null, 2));
+    return;
+  }
 
   const r = results;
   const oc = r.openClose;

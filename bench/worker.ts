@@ -4,7 +4,7 @@
 
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { acquireSync, canonicalPath } from "../src/lock.js";
-import { listRecords, lockDirsFor } from "../src/records.js";
+import { inspect } from "../src/index.js";
 import { sleepSync } from "../src/sleep.js";
 import { naiveLock } from "./naive.js";
 
@@ -40,10 +40,9 @@ function sumRows(file: string, start: number, end: number): number {
   });
 }
 
-/** Waits until the lock folder of `file` holds `n` records (a waiter has arrived). */
-function awaitRecords(file: string, n: number): void {
-  const { primary } = lockDirsFor(canonicalPath(file), undefined);
-  while (listRecords(primary).length < n) sleepSync(0.05);
+/** Waits until someone waits for `file` (idle records left by earlier rounds do not count). */
+function awaitWaiter(file: string): void {
+  while (inspect(file).waiters.length === 0) sleepSync(0.05);
 }
 
 const jobs: Record<string, (c: any) => unknown> = {
@@ -66,7 +65,7 @@ const jobs: Record<string, (c: any) => unknown> = {
     const path = canonicalPath(c.file);
     const lock = variant === "naive" ? naiveLock(c.file) : acquireSync(path, "exclusive");
     if (variant === "naive") sleepSync(c.waitMs);
-    else awaitRecords(c.file, 2);
+    else awaitWaiter(c.file);
     const t = now();
     typeof lock === "function" ? lock() : lock.release();
     return { releasedAt: t };

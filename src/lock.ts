@@ -28,6 +28,7 @@ import {
   createRecord,
   earlier,
   isAlive,
+  listNames,
   listRecords,
   ownNamePart,
   lockDirsFor,
@@ -41,7 +42,8 @@ import {
   parseRecord,
   type LockRecord,
 } from "./records.js";
-import { sleep, sleepSync } from "./sleep.js";
+import { sleep } from "./sleep.js";
+import { generation, sleepUntilWoken, wakeAll } from "./wake.js";
 
 export type LockOptions = Pick<Options, "timeoutMs" | "warnAfterMs" | "remoteStaleMs" | "lockDir">;
 
@@ -112,6 +114,7 @@ export class HeldLock {
     mark(this.#record.dir, this.#record.name, mode, this.#record.fd);
     debug("relax %s %s -> %s", this.path, this.#mode, mode);
     this.#mode = mode;
+    wakeAll();
   }
 
   /**
@@ -125,6 +128,7 @@ export class HeldLock {
     fresh.delete(this.#record);
     if (now) discard(this.#record);
     else putIdle(this.path, this.#record);
+    wakeAll();
     if (debug.enabled) debug("release %s %s", this.path, this.#mode);
   }
 }
@@ -153,6 +157,8 @@ class Attempt {
   /** Descriptor of the record while it exists. */
   #fd: number | undefined;
   #deferring = false;
+  /** While standing back: the earlier waiters it stands back for. */
+  #behind: LockRecord[] = [];
   #blockers: LockRecord[] = [];
   #aliveAt = new Map<string, number>();
   #warned = false;
@@ -178,11 +184,13 @@ class Attempt {
     const idle = takeIdle(this.path, this.mode);
     if (!idle) return undefined;
     mark(idle.dir, idle.name, this.mode, idle.fd);
-    if (this.#findBlockers(idle, this.#dirs).length === 0) {
+    // The idle record's place in line is old: it must not pass anyone who waits.
+    if (this.#findBlockers(idle, this.#dirs, true).length === 0) {
       if (debug.enabled) debug("acquire %s %s (reused record)", this.path, this.mode);
       return new HeldLock(this.path, idle, this.options.remoteStaleMs);
     }
     discard(idle, false);
+    wakeAll(); // its tentative mark may have held someone back
     return undefined;
   }
 
@@ -191,7 +199,17 @@ class Attempt {
     if (this.#fd === undefined) {
       this.#record ??= parseRecord(recordName(this.mode, nowMicros()), this.#home)!;
       this.#create();
-    } else if (this.#deferring) this.#mark("waiting"); // about to look, and maybe take it
+    }
+    const wasDeferring = this.#deferring;
+    if (wasDeferring) {
+      // Still behind the same earlier waiters (whatever they do now, they come first)?
+      // Then nothing to look at: a readdir instead of marks and reads, when woken often.
+      if (this.#stillBehind()) {
+        this.#checkTime();
+        return undefined;
+      }
+      this.#mark("waiting"); // about to look, and maybe take it
+    }
     const blockers = this.#findBlockers(this.#record, this.#dirs);
     if (blockers.length === 0) {
       this.#mark(this.mode);
@@ -200,10 +218,26 @@ class Attempt {
       this.#fd = undefined; // the lock owns it now
       return new HeldLock(this.path, record, this.options.remoteStaleMs);
     }
-    if (blockers.some((b) => b.earlierWaiter)) this.#mark("deferring");
+    if (blockers.some((b) => b.earlierWaiter)) {
+      this.#behind = blockers.filter((b) => b.earlierWaiter);
+      this.#mark("deferring");
+      if (!wasDeferring) wakeAll(); // newly standing back: an earlier waiter may go now
+    }
     this.#keepFresh();
     this.#checkTime();
     return undefined;
+  }
+
+  // Each one must still be there, alive, and waiting or holding in a conflicting mode: a
+  // record that went idle ("free", kept for its thread's next open) must not hold us
+  // back, and a waiter that died is not waited for (the full look removes its record).
+  #stillBehind(): boolean {
+    const present = new Set(this.#dirs.flatMap((d) => listNames(d)));
+    return this.#behind.every((r) => {
+      if (!present.has(r.name) || !this.#alive(r)) return false;
+      const state = recordState(r);
+      return state === "waiting" || state === "deferring" || (state !== undefined && state !== "free" && !compatible(state, this.mode));
+    });
   }
 
   #mark(state: "waiting" | "deferring" | LockMode): void {
@@ -222,6 +256,7 @@ class Attempt {
     if (this.#fd !== undefined) discard({ ...this.#record, dir: this.#home, fd: this.#fd });
     else removeIfEmpty(this.#home);
     this.#fd = undefined;
+    wakeAll();
   }
 
   /** Creates the record in the home folder, moving home to the fallback where it may not write. */
@@ -265,7 +300,7 @@ class Attempt {
   };
   readonly #ownPart = ownNamePart();
 
-  #findBlockers(own: LockRecord, dirs: string[]): (LockRecord & { earlierWaiter: boolean })[] {
+  #findBlockers(own: LockRecord, dirs: string[], reused = false): (LockRecord & { earlierWaiter: boolean })[] {
     const out: (LockRecord & { earlierWaiter: boolean })[] = [];
     for (const dir of dirs) {
       for (const r of listRecords(dir, this.#skip, dir === this.#fallback && dir !== own.dir)) {
@@ -274,7 +309,7 @@ class Attempt {
         const waiting = state === "waiting" || state === "deferring";
         if (!waiting && compatible(state, this.mode)) continue; // relaxed since it asked
         const isEarlier = earlier(r, own);
-        if (state === "deferring" && !isEarlier) continue; // it will look again first
+        if (state === "deferring" && !isEarlier && !reused) continue; // it will look again first
         if (!this.#alive(r)) {
           if (removeRecord(r.dir, r.name)) debug("reap %s %s pid %d tid %d", this.path, r.mode, r.pid, r.tid);
           continue;
@@ -340,9 +375,10 @@ export function acquireSync(path: string, mode: LockMode, options?: Partial<Lock
     const fast = attempt.tryIdle();
     if (fast) return fast;
     for (;;) {
+      const seen = generation();
       const held = attempt.step();
       if (held) return held;
-      sleepSync(attempt.nextDelay());
+      sleepUntilWoken(seen, attempt.nextDelay());
     }
   } catch (e) {
     attempt.abandon();

@@ -19,6 +19,7 @@ import {
   type H5File,
   type H5Module,
 } from "./adapter.js";
+import { prepareWake } from "./wake.js";
 
 const MARK = Symbol.for("h5-threadsafe.wrapped");
 const STATE = Symbol.for("h5-threadsafe.patch.v1");
@@ -108,6 +109,7 @@ export function isPatched(): boolean {
  * h5wasm's module is ready and wrapped too.
  */
 export function patch(): Promise<void> {
+  prepareWake(); // before the program starts its workers
   let state = home[STATE];
   if (!state) {
     const Original = home.File as typeof h5.File;

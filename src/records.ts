@@ -98,21 +98,24 @@ function hashedName(canonicalPath: string): string {
  * costs more than the check.
  */
 export function listRecords(dir: string, skip?: (name: string) => boolean, oftenMissing = false): LockRecord[] {
-  if (oftenMissing && !existsSync(dir)) return [];
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw e;
-  }
   const out: LockRecord[] = [];
-  for (const n of names) {
+  for (const n of listNames(dir, oftenMissing)) {
     if (skip?.(n)) continue;
     const r = parseRecord(n, dir);
     if (r) out.push(r);
   }
   return out;
+}
+
+/** The names in a lock folder; none when it does not exist. */
+export function listNames(dir: string, oftenMissing = false): string[] {
+  if (oftenMissing && !existsSync(dir)) return [];
+  try {
+    return readdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw e;
+  }
 }
 
 /** The part of this thread's record names that says who made them (after the mode). */

@@ -105,6 +105,24 @@ describe("faults", function () {
     await until(() => !existsSync(join(tmp.dir, ".f.h5.h5ts")), 5000, "the lock folder to go");
   });
 
+  it("a waiter killed while others stand back behind it blocks nobody", async function () {
+    const holder = await start("thread");
+    const h = await holder.do({ cmd: "open", file, mode: "r" });
+    const writer = await start("process");
+    void writer.send({ cmd: "open", file, mode: "a" });
+    await until(() => inspect(file).waiters.length === 1, 15_000, "the writer to wait");
+    const reader = await start("thread");
+    const reading = reader.do({ cmd: "open", file, mode: "r" });
+    await until(() => inspect(file).waiters.length === 2, 15_000, "the reader to stand back behind it");
+    expect(await settled(reading), "the reader overtook the waiting writer").to.equal(false);
+    const t0 = performance.now();
+    await writer.kill("SIGKILL");
+    const r = await reading;
+    expect(performance.now() - t0).to.be.below(BOUND_MS);
+    await reader.do({ cmd: "close", index: r.index });
+    await holder.do({ cmd: "close", index: h.index });
+  });
+
   it("many contenders after a crashed writer all get their turn, and lose nothing", async function () {
     // A file without SWMR superblock flags, so the killed writer leaves it readable.
     await h5wasm.ready;
