@@ -133,6 +133,9 @@ export class HeldLock {
   }
 }
 
+/** How long a waiter may be passed by a thread taking its idle record again (µs). */
+const BARGE_US = 20_000;
+
 const PERMISSION = new Set(["EACCES", "EPERM", "EROFS"]);
 
 function isPermissionError(e: unknown): boolean {
@@ -156,10 +159,9 @@ class Attempt {
   #record!: LockRecord;
   /** Descriptor of the record while it exists. */
   #fd: number | undefined;
-  #deferring = false;
   /** While standing back: the earlier waiters it stands back for. */
   #behind: LockRecord[] = [];
-  #blockers: LockRecord[] = [];
+  #blockers: (LockRecord & { earlierWaiter: boolean })[] = [];
   #aliveAt = new Map<string, number>();
   #warned = false;
   #delay = 0.05;
@@ -194,35 +196,40 @@ class Attempt {
     return undefined;
   }
 
-  /** Takes the lock if nothing alive stands in the way; undefined otherwise. */
+  /**
+   * Takes the lock if nothing alive stands in the way; undefined otherwise. Between
+   * looks a waiting record stands back ("deferring"): requests that came before it may
+   * then pass it, and a thread taking its idle record again may pass it while its wait is
+   * young (bounded barging: a writer's next append without a hand-off). Only for a look
+   * does it mark itself waiting, so that nobody passes it while it might take the lock.
+   */
   step(): HeldLock | undefined {
+    let fresh = false;
     if (this.#fd === undefined) {
       this.#record ??= parseRecord(recordName(this.mode, nowMicros()), this.#home)!;
-      this.#create();
+      this.#create(); // created standing back: nobody is held up by a request that has not looked yet
+      fresh = true;
+    } else if (this.#behind.length && this.#stillBehind()) {
+      // Still behind the same earlier waiters (whatever they do now, they come first):
+      // a readdir instead of marks and reads, when woken often.
+      this.#checkTime();
+      return undefined;
     }
-    const wasDeferring = this.#deferring;
-    if (wasDeferring) {
-      // Still behind the same earlier waiters (whatever they do now, they come first)?
-      // Then nothing to look at: a readdir instead of marks and reads, when woken often.
-      if (this.#stillBehind()) {
-        this.#checkTime();
-        return undefined;
-      }
+    if (!fresh || this.#findBlockers(this.#record, this.#dirs).every((b) => !b.earlierWaiter)) {
       this.#mark("waiting"); // about to look, and maybe take it
-    }
-    const blockers = this.#findBlockers(this.#record, this.#dirs);
-    if (blockers.length === 0) {
-      this.#mark(this.mode);
-      if (debug.enabled) debug("acquire %s %s after %d ms", this.path, this.mode, Math.round(performance.now() - this.started));
-      const record = { ...this.#record, dir: this.#home, fd: this.#fd! };
-      this.#fd = undefined; // the lock owns it now
-      return new HeldLock(this.path, record, this.options.remoteStaleMs);
-    }
-    if (blockers.some((b) => b.earlierWaiter)) {
-      this.#behind = blockers.filter((b) => b.earlierWaiter);
+      const blockers = this.#findBlockers(this.#record, this.#dirs);
+      if (blockers.length === 0) {
+        this.#mark(this.mode);
+        if (debug.enabled) debug("acquire %s %s after %d ms", this.path, this.mode, Math.round(performance.now() - this.started));
+        const record = { ...this.#record, dir: this.#home, fd: this.#fd! };
+        this.#fd = undefined; // the lock owns it now
+        return new HeldLock(this.path, record, this.options.remoteStaleMs);
+      }
       this.#mark("deferring");
-      if (!wasDeferring) wakeAll(); // newly standing back: an earlier waiter may go now
+      // Earlier waiters that looked while this one was marked waiting may go now.
+      if (blockers.some((b) => b.earlierWaiter)) wakeAll();
     }
+    this.#behind = this.#blockers.filter((b) => b.earlierWaiter);
     this.#keepFresh();
     this.#checkTime();
     return undefined;
@@ -242,12 +249,13 @@ class Attempt {
 
   #mark(state: "waiting" | "deferring" | LockMode): void {
     mark(this.#home, this.#record.name, state, this.#fd);
-    this.#deferring = state === "deferring";
   }
 
   /** The next pause between polls: short at first for fast hand-off, then backing off. */
   nextDelay(): number {
-    const d = this.#delay;
+    // A waiter behind others polls slowly (in this process a release wakes it at once);
+    // the first in line polls fast, as the hand-off between processes depends on it.
+    const d = this.#behind.length ? Math.max(this.#delay, 10) : this.#delay;
     this.#delay = Math.min(this.#delay * 2, 2);
     return d;
   }
@@ -264,6 +272,7 @@ class Attempt {
     for (;;) {
       try {
         this.#fd = createRecord(this.#home, this.#record.name);
+        this.#mark("deferring");
         this.#touchedAt = performance.now();
         return;
       } catch (e) {
@@ -309,7 +318,9 @@ class Attempt {
         const waiting = state === "waiting" || state === "deferring";
         if (!waiting && compatible(state, this.mode)) continue; // relaxed since it asked
         const isEarlier = earlier(r, own);
-        if (state === "deferring" && !isEarlier && !reused) continue; // it will look again first
+        // Standing back and later: it looks again before it takes anything. A reused
+        // record (whose place in line is old) may pass it only while its wait is young.
+        if (state === "deferring" && !isEarlier && (!reused || nowMicros() - r.since < BARGE_US)) continue;
         if (!this.#alive(r)) {
           if (removeRecord(r.dir, r.name)) debug("reap %s %s pid %d tid %d", this.path, r.mode, r.pid, r.tid);
           continue;
