@@ -4,7 +4,7 @@
 // the user's) is closed then, so that a writer's data is saved instead of corrupted.
 
 import { isMainThread } from "node:worker_threads";
-import onExit from "signal-exit";
+import { onExit } from "signal-exit";
 import { settings } from "./config.js";
 import { debug } from "./debug.js";
 import type { Claim } from "./thread-locks.js";
@@ -109,7 +109,8 @@ export class FileRegistry<F extends Closable = Closable> {
     process.on("exit", () => this.#atExit("exit"));
     // signal-exit calls back only when no handler of the user's would keep the process
     // alive, and then re-raises the signal, so the process dies by it as it would have.
-    if (isMainThread) onExit((_code, signal) => signal && this.#atExit(signal));
+    // (Version 4 also counts version 3's listeners, which many other packages load.)
+    if (isMainThread) onExit((_code, signal) => void (signal && this.#atExit(signal)));
   }
 
   #atExit(why: string): void {
