@@ -4,34 +4,19 @@
 import { expect } from "chai";
 import { spawnSync } from "node:child_process";
 import { hostname } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { inspect } from "../src/index.js";
-import { Agent, until } from "./support/agent.js";
-import { makeH5, tempDir } from "./support/files.js";
+import { until } from "./support/agent.js";
+import { scenario } from "./support/scenario.js";
 
 const CLI = fileURLToPath(new URL("../src/cli.js", import.meta.url));
 const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });
 
 describe("the h5-threadsafe command", function () {
-  let tmp: ReturnType<typeof tempDir>;
+  const s = scenario("held.h5");
+  const start = s.start;
   let file: string;
-  const agents: Agent[] = [];
-  beforeEach(async () => {
-    tmp = tempDir();
-    file = join(tmp.dir, "held.h5");
-    await makeH5(file);
-  });
-  afterEach(async () => {
-    await Promise.all(agents.splice(0).map((a) => a.stop()));
-    tmp.cleanup();
-  });
-  const start = async (where: "thread" | "process") => {
-    const a = new Agent(where);
-    agents.push(a);
-    await a.ready();
-    return a;
-  };
+  beforeEach(() => (file = s.file));
 
   it("status lists holders and waiters in threads and processes, as text and JSON", async function () {
     let r = cli("status", file);

@@ -10,31 +10,18 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import h5wasm from "h5wasm/node";
 import { inspect } from "../src/index.js";
-import { Agent, settled, until, type Where } from "./support/agent.js";
-import { makeH5, tempDir } from "./support/files.js";
+import { settled, until, type Agent } from "./support/agent.js";
+import { scenario } from "./support/scenario.js";
 
 const HALF_TAKER = fileURLToPath(new URL("./fixtures/half-taker.js", import.meta.url));
 const BOUND_MS = 3000;
 
 describe("faults", function () {
-  let tmp: ReturnType<typeof tempDir>;
+  const s = scenario("f.h5");
+  const start = s.start;
   let file: string;
-  const agents: Agent[] = [];
-  const start = async (where: Where, options?: ConstructorParameters<typeof Agent>[1]) => {
-    const a = new Agent(where, options);
-    agents.push(a);
-    await a.ready();
-    return a;
-  };
-  beforeEach(async () => {
-    tmp = tempDir();
-    file = join(tmp.dir, "f.h5");
-    await makeH5(file);
-  });
-  afterEach(async () => {
-    await Promise.all(agents.splice(0).map((a) => a.stop()));
-    tmp.cleanup();
-  });
+  let dir: string;
+  beforeEach(() => ({ file, dir } = s));
 
   /** The holder holds `held`; a contender waits for `wanted`; `kill` ends the holder. */
   async function recovery(holder: Agent, held: string, contender: Agent, wanted: string, kill: () => Promise<void>) {
@@ -102,7 +89,7 @@ describe("faults", function () {
     expect(performance.now() - t0).to.be.below(BOUND_MS);
     expect(inspect(file).holders.length).to.equal(3);
     await Promise.all(contenders.map((c, i) => c.do({ cmd: "close", index: opened[i].index })));
-    await until(() => !existsSync(join(tmp.dir, ".f.h5.h5ts")), 5000, "the lock folder to go");
+    await until(() => !existsSync(join(dir, ".f.h5.h5ts")), 5000, "the lock folder to go");
   });
 
   it("a waiter killed while others stand back behind it blocks nobody", async function () {
@@ -126,7 +113,7 @@ describe("faults", function () {
   it("many contenders after a crashed writer all get their turn, and lose nothing", async function () {
     // A file without SWMR superblock flags, so the killed writer leaves it readable.
     await h5wasm.ready;
-    const plain = join(tmp.dir, "plain.h5");
+    const plain = join(dir, "plain.h5");
     new h5wasm.File(plain, "w").close();
     const holder = await start("process");
     await holder.do({ cmd: "open", file: plain, mode: "a" });

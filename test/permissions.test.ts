@@ -7,48 +7,34 @@ import { expect } from "chai";
 import { chmodSync, existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { inspect } from "../src/index.js";
-import { Agent, settled, until } from "./support/agent.js";
-import { makeH5, tempDir } from "./support/files.js";
+import { settled, until } from "./support/agent.js";
+import { scenario } from "./support/scenario.js";
 
 const NOBODY = 65534;
 const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
 describe("where lock files live", function () {
-  let tmp: ReturnType<typeof tempDir>;
+  const s = scenario("data.h5", (dir) => chmodSync(dir, 0o755)); // readable, not writable, by others
+  const start = (options?: Parameters<typeof s.start>[1]) => s.start("process", options);
   let file: string;
-  const agents: Agent[] = [];
-  const start = async (options?: ConstructorParameters<typeof Agent>[1]) => {
-    const a = new Agent("process", options);
-    agents.push(a);
-    await a.ready();
-    return a;
-  };
-  beforeEach(async () => {
-    tmp = tempDir();
-    chmodSync(tmp.dir, 0o755); // readable, not writable, by others
-    file = join(tmp.dir, "data.h5");
-    await makeH5(file);
-  });
-  afterEach(async () => {
-    await Promise.all(agents.splice(0).map((a) => a.stop()));
-    tmp.cleanup();
-  });
+  let dir: string;
+  beforeEach(() => ({ file, dir } = s));
 
   it("beside the file while held, named .<file>.h5ts, and gone after the last close", async function () {
     const a = await start();
     const h = await a.do({ cmd: "open", file, mode: "r" });
-    expect(readdirSync(tmp.dir).sort()).to.deep.equal([".data.h5.h5ts", "data.h5"]);
+    expect(readdirSync(dir).sort()).to.deep.equal([".data.h5.h5ts", "data.h5"]);
     await a.do({ cmd: "close", index: h.index });
-    await until(() => readdirSync(tmp.dir).length === 1, 5000, "the lock folder to go");
-    expect(readdirSync(tmp.dir)).to.deep.equal(["data.h5"]);
+    await until(() => readdirSync(dir).length === 1, 5000, "the lock folder to go");
+    expect(readdirSync(dir)).to.deep.equal(["data.h5"]);
   });
 
   it("H5TS_LOCK_DIR puts them in a folder of the user's choice", async function () {
-    const locks = join(tmp.dir, "locks");
+    const locks = join(dir, "locks");
     mkdirSync(locks);
     const a = await start({ env: { H5TS_LOCK_DIR: locks } });
     const h = await a.do({ cmd: "open", file, mode: "a" });
-    expect(readdirSync(tmp.dir).sort()).to.deep.equal(["data.h5", "locks"]);
+    expect(readdirSync(dir).sort()).to.deep.equal(["data.h5", "locks"]);
     expect(readdirSync(locks)).to.have.length(1);
     expect(inspect(file, { lockDir: locks }).holders.map((x) => x.mode)).to.deep.equal(["exclusive"]);
     await a.do({ cmd: "close", index: h.index });
@@ -64,7 +50,7 @@ describe("where lock files live", function () {
       const reader = await start({ uid: NOBODY, gid: NOBODY });
       const r = await reader.do({ cmd: "open", file, mode: "r" });
       expect(BigInt(r.fileId) >= 0n).to.equal(true);
-      expect(readdirSync(tmp.dir), "nothing written beside the file").to.deep.equal(["data.h5"]);
+      expect(readdirSync(dir), "nothing written beside the file").to.deep.equal(["data.h5"]);
       const state = inspect(file);
       expect(state.holders.map((h) => [h.mode, h.pid])).to.deep.equal([["shared", reader.pid]]);
       expect(readdirSync(state.dirs[1])).to.have.length(1);
@@ -91,7 +77,7 @@ describe("where lock files live", function () {
       await reader.do({ cmd: "close", index: explicit.index });
       await reader.do({ cmd: "close", index: r.index });
       expect(inspect(file)).to.deep.include({ holders: [], waiters: [] });
-      await until(() => !existsSync(join(tmp.dir, ".data.h5.h5ts")), 5000, "the lock folder to go");
+      await until(() => !existsSync(join(dir, ".data.h5.h5ts")), 5000, "the lock folder to go");
     });
 
     it("cannot open it for writing, exactly as without the patch", async function () {

@@ -7,29 +7,15 @@ import { join } from "node:path";
 import { inspect } from "../src/index.js";
 import { Agent, settled, until } from "./support/agent.js";
 import { makeH5, tempDir } from "./support/files.js";
+import { scenario } from "./support/scenario.js";
 
 const modes = (file: string) => inspect(file).holders.map((h) => h.mode);
 
 describe("same-thread reopen rules", function () {
-  let tmp: ReturnType<typeof tempDir>;
+  const s = scenario("same.h5");
+  const agent = (patch = true, where: "thread" | "process" = "thread") => s.start(where, { patch });
   let file: string;
-  const agents: Agent[] = [];
-  const agent = async (patch = true, where: "thread" | "process" = "thread") => {
-    const a = new Agent(where, { patch });
-    agents.push(a);
-    await a.ready();
-    return a;
-  };
-
-  beforeEach(async () => {
-    tmp = tempDir();
-    file = join(tmp.dir, "same.h5");
-    await makeH5(file);
-  });
-  afterEach(async () => {
-    await Promise.all(agents.splice(0).map((a) => a.stop()));
-    tmp.cleanup();
-  });
+  beforeEach(() => (file = s.file));
 
   it("a reopen covered by an exclusive lock joins it; the lock follows the handles", async function () {
     const a = await agent();

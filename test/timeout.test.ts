@@ -4,30 +4,14 @@
 import { expect } from "chai";
 import { realpathSync } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
 import { inspect } from "../src/index.js";
-import { Agent } from "./support/agent.js";
-import { makeH5, tempDir } from "./support/files.js";
+import { scenario } from "./support/scenario.js";
 
 describe("lock timeouts", function () {
-  let tmp: ReturnType<typeof tempDir>;
+  const s = scenario("timeout.h5");
+  const start = (where: "thread" | "process", env?: NodeJS.ProcessEnv) => s.start(where, { env });
   let file: string;
-  const agents: Agent[] = [];
-  beforeEach(async () => {
-    tmp = tempDir();
-    file = join(tmp.dir, "timeout.h5");
-    await makeH5(file);
-  });
-  afterEach(async () => {
-    await Promise.all(agents.splice(0).map((a) => a.stop()));
-    tmp.cleanup();
-  });
-  const start = async (where: "thread" | "process", env?: NodeJS.ProcessEnv) => {
-    const a = new Agent(where, { env });
-    agents.push(a);
-    await a.ready();
-    return a;
-  };
+  beforeEach(() => (file = s.file));
 
   it("explicit openFile with timeoutMs: 0 fails at once with every holder listed", async function () {
     const [r1, r2, contender] = [await start("thread"), await start("process"), await start("process")];
