@@ -183,7 +183,14 @@ export function touchRecord(dir: string, name: string): void {
 
 /** Whether the holder or waiter behind a record still exists. */
 export function isAlive(r: LockRecord, remoteStaleMs: number): boolean {
-  if (r.host === identity().host) return aliveOnThisHost(r);
+  if (r.host !== identity().host) return heartbeatFresh(r, remoteStaleMs);
+  if (!aliveOnThisHost(r)) return false;
+  // Without /proc a thread cannot be looked up (only its process): a record whose
+  // thread ended (a terminated worker) is then judged by its heartbeat, as remote ones are.
+  return r.tidStart !== "0" || heartbeatFresh(r, remoteStaleMs);
+}
+
+function heartbeatFresh(r: LockRecord, remoteStaleMs: number): boolean {
   try {
     return Date.now() - statSync(join(r.dir, r.name)).mtimeMs < remoteStaleMs;
   } catch {
