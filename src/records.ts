@@ -139,10 +139,15 @@ export function createRecord(dir: string, name: string): number {
 
 /** Writes where a record stands: through its descriptor if still open, else by path. */
 export function mark(dir: string, name: string, state: RecordState, fd?: number): void {
-  const code = state === "waiting" || state === "deferring" || state === "free" ? STATE_CODE[state] : MODE_CODE[state];
-  if (fd === undefined) writeFileSync(join(dir, name), code, { flag: "r+" });
-  else writeSync(fd, code, 0);
+  const byte = STATE_BYTES[state];
+  if (fd === undefined) writeFileSync(join(dir, name), byte, { flag: "r+" });
+  else writeSync(fd, byte, 0, 1, 0);
 }
+
+// One buffer per state: writing a buffer skips encoding a string on every open and close.
+const STATE_BYTES = Object.fromEntries(
+  [...Object.entries(STATE_CODE), ...Object.entries(MODE_CODE)].map(([state, code]) => [state, Buffer.from(code, "latin1")]),
+) as Record<RecordState, Buffer>;
 
 export function closeRecord(fd: number): void {
   closeSync(fd);
