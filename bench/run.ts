@@ -2,7 +2,7 @@
 // on the same work in the same run (alternating, several rounds, medians). Prints a
 // table, writes bench/results.json and BENCHMARKS.md.
 //
-//   node dist/bench/run.js [--quick]
+//   node --expose-gc dist/bench/run.js [--quick]   (gc() between jobs, in every thread)
 
 import { fork, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -128,7 +128,7 @@ async function readers(n: number) {
     await Promise.all(VARIANTS.map(async (v) => [v, await startAll(Array.from({ length: n }, () => new Participant("thread", v)))])),
   ) as Record<Variant, Participant[]>;
   const per = quick ? 3 : 6;
-  const rounds = quick ? 3 : 7;
+  const rounds = quick ? 3 : 11;
   const block = rows / n;
   const job = (p: Participant, i: number) => p.run("read", { file, rounds: per, start: i * block, end: (i + 1) * block });
   for (const v of VARIANTS) await Promise.all(pools[v].map(job)); // warm-up
