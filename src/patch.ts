@@ -7,6 +7,7 @@
 // thread even with several copies of this package; unpatch() restores an original only
 // where our wrapper is still the one installed.
 
+import { isMainThread } from "node:worker_threads";
 import h5wasm, * as h5 from "h5wasm/node";
 import {
   bypassing,
@@ -110,6 +111,7 @@ export function isPatched(): boolean {
  */
 export function patch(): Promise<void> {
   prepareWake(); // before the program starts its workers
+  if (isMainThread) fileRegistry().watchSignals(); // to close the workers' files on a signal
   let state = home[STATE];
   if (!state) {
     const Original = home.File as typeof h5.File;

@@ -1,15 +1,14 @@
 // The open-handle registry of one thread, in the spirit of PyTables' _FileRegistry:
 // every file opened through the lock is here until it is closed, and what is still open
 // when the thread or process ends normally (or on SIGINT/SIGTERM/SIGHUP with no handler of
-// the user's) is closed then, so that a writer's data is saved instead of corrupted.
+// the user's: signals.ts) is closed then, so that a writer's data is saved, not corrupted.
 
-import { isMainThread } from "node:worker_threads";
-import { onExit } from "signal-exit";
 import { settings } from "./config.js";
 import { debug } from "./debug.js";
 import type { Claim } from "./thread-locks.js";
 import { canonicalPath } from "./lock.js";
 import { sweep } from "./idle-records.js";
+import { countOpenThread, onSignalClose } from "./signals.js";
 
 /** What the registry needs of a file object. */
 export interface Closable {
@@ -37,8 +36,13 @@ export class FileRegistry<F extends Closable = Closable> {
   materialize: ((entry: Entry<F>) => F) | undefined;
 
   add(entry: Entry<F>): void {
+    if (this.#byId.size === 0) countOpenThread(true);
     this.#byId.set(entry.fileId, entry);
     if (!this.#hooked) this.#hook();
+  }
+
+  #delete(fileId: bigint): void {
+    if (this.#byId.delete(fileId) && this.#byId.size === 0) countOpenThread(false);
   }
 
   get(fileId: bigint): Entry<F> | undefined {
@@ -48,7 +52,7 @@ export class FileRegistry<F extends Closable = Closable> {
   /** Takes a handle out (it was closed); returns its entry. */
   remove(fileId: bigint): Entry<F> | undefined {
     const entry = this.#byId.get(fileId);
-    this.#byId.delete(fileId);
+    this.#delete(fileId);
     return entry;
   }
 
@@ -96,7 +100,7 @@ export class FileRegistry<F extends Closable = Closable> {
       } finally {
         // A close that threw still must not leave the lock held.
         if (this.#byId.get(entry.fileId) === entry) {
-          this.#byId.delete(entry.fileId);
+          this.#delete(entry.fileId);
           entry.claim.release();
         }
       }
@@ -107,10 +111,19 @@ export class FileRegistry<F extends Closable = Closable> {
   #hook(): void {
     this.#hooked = true;
     process.on("exit", () => this.#atExit("exit"));
-    // signal-exit calls back only when no handler of the user's would keep the process
-    // alive, and then re-raises the signal, so the process dies by it as it would have.
-    // (Version 4 also counts version 3's listeners, which many other packages load.)
-    if (isMainThread) onExit((_code, signal) => void (signal && this.#atExit(signal)));
+    this.watchSignals();
+  }
+
+  #watching = false;
+  /**
+   * Closes this thread's files on SIGINT/SIGTERM/SIGHUP (see signals.ts). The patch calls
+   * it in the main thread at once: the main thread must close the workers' files too,
+   * whether or not it opens any itself.
+   */
+  watchSignals(): void {
+    if (this.#watching) return;
+    this.#watching = true;
+    onSignalClose((signal) => this.#atExit(signal));
   }
 
   #atExit(why: string): void {
@@ -131,7 +144,6 @@ export class FileRegistry<F extends Closable = Closable> {
       // Exiting anyway; the locks are released above.
     }
     sweep(); // the lock folders emptied just now, which no timer will get to
-
   }
 }
 

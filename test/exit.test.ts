@@ -14,15 +14,17 @@ const WRITER = fileURLToPath(new URL("./fixtures/unclosed-writer.js", import.met
 const INSTALL = fileURLToPath(new URL("../src/install.js", import.meta.url));
 
 function runWriter(file: string, how: string, patched: boolean, signal?: NodeJS.Signals) {
-  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve, reject) => {
+  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }>((resolve, reject) => {
     const c = spawn(process.execPath, [...(patched ? ["--import", INSTALL] : []), WRITER, file, how], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
+    let stdout = "";
     c.stderr.on("data", (d) => (stderr += d));
     c.stdout.on("data", (d) => {
+      stdout += d;
       if (signal && String(d).includes("ready")) c.kill(signal);
     });
     c.on("error", reject);
-    c.on("exit", (code, sig) => resolve({ code, signal: sig, stderr }));
+    c.on("exit", (code, sig) => resolve({ code, signal: sig, stderr, stdout }));
   });
 }
 
@@ -61,6 +63,22 @@ describe("closing at exit", function () {
     expect(r.code).to.equal(0);
     const back = await readBack(file);
     expect(back.ok).to.equal(false);
+  });
+
+  it("with a SIGTERM handler of the user's, leaves the signal to it (files stay open)", async function () {
+    const file = join(tmp.dir, "handled.h5");
+    const r = await runWriter(file, "signal-handled", true, "SIGTERM");
+    expect(r.signal).to.equal(null);
+    expect(r.code).to.equal(0);
+    expect(r.stdout).to.include("handled, still open: 1");
+    expect(await readBack(file)).to.deep.equal({ ok: true, saved: 4096, inner: [1, 2, 3] }); // closed at its exit
+  });
+
+  it("on SIGTERM also closes the files of worker threads first", async function () {
+    const file = join(tmp.dir, "worker-signal.h5");
+    const r = await runWriter(file, "signal-worker", true, "SIGTERM");
+    expect(r.signal).to.equal("SIGTERM");
+    expect(await readBack(file)).to.deep.equal({ ok: true, saved: 4096, inner: [1, 2, 3] });
   });
 
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {

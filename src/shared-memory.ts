@@ -1,0 +1,25 @@
+// A few counters shared by every thread of this process that loaded this package before
+// starting its workers (always so with `--import h5-threadsafe/patch`): worker_threads'
+// environment data is copied into each new worker, and a SharedArrayBuffer copied that
+// way is the same memory. A thread started otherwise gets counters of its own, and what
+// relies on them (waking at once, closing workers' files on a signal) falls back.
+
+import { getEnvironmentData, setEnvironmentData } from "node:worker_threads";
+
+/** Slots: releases (wakes waiters), threads with open files, acknowledged close-alls. */
+export const WAKE = 0;
+export const OPEN_THREADS = 1;
+export const CLOSED_THREADS = 2;
+
+const KEY = "h5-threadsafe.shared.v1";
+let cells: Int32Array | undefined;
+
+export function sharedCells(): Int32Array {
+  if (cells) return cells;
+  let sab = getEnvironmentData(KEY);
+  if (!(sab instanceof SharedArrayBuffer)) {
+    sab = new SharedArrayBuffer(3 * 4);
+    setEnvironmentData(KEY, sab); // for the workers this thread starts from now on
+  }
+  return (cells = new Int32Array(sab as SharedArrayBuffer));
+}

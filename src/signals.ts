@@ -1,0 +1,63 @@
+// On SIGINT, SIGTERM or SIGHUP, when no handler of the user's keeps the process alive, the
+// main thread closes its files and then asks every worker thread with open files to close
+// theirs (a BroadcastChannel message), waiting up to CLOSE_WAIT_MS for them to say so in
+// the shared counters; then the process dies by the signal as it would have. A worker
+// busy in a long synchronous call cannot answer in time: its files are not flushed, but
+// its locks are released all the same, as its holders are gone.
+
+import { BroadcastChannel, isMainThread } from "node:worker_threads";
+import { onExit } from "signal-exit";
+import { CLOSED_THREADS, OPEN_THREADS, sharedCells } from "./shared-memory.js";
+
+const CHANNEL = "h5-threadsafe.close-all.v1";
+const CLOSE_WAIT_MS = 3000;
+
+/** This thread has open files (true) or none left (false): counted for the main thread. */
+export function countOpenThread(open: boolean): void {
+  Atomics.add(sharedCells(), OPEN_THREADS, open ? 1 : -1);
+}
+
+/**
+ * Hooks `closeAll` (this thread's registry) to the signals: in the main thread, through
+ * signal-exit; in a worker, to the main thread's request.
+ */
+export function onSignalClose(closeAll: (why: string) => void): void {
+  if (isMainThread) {
+    // signal-exit calls back only when no handler of the user's would keep the process
+    // alive, and re-raises the signal after. (Version 4 also counts version 3's listeners.)
+    onExit((_code, signal) => {
+      if (!signal) return;
+      closeAll(signal);
+      closeWorkers();
+    });
+  } else {
+    const channel = new BroadcastChannel(CHANNEL);
+    channel.unref(); // listening must not keep a finished worker alive
+    channel.onmessage = (event) => {
+      try {
+        closeAll(String((event as MessageEvent).data));
+      } finally {
+        const c = sharedCells();
+        Atomics.add(c, CLOSED_THREADS, 1);
+        Atomics.notify(c, CLOSED_THREADS);
+      }
+    };
+  }
+}
+
+function closeWorkers(): void {
+  const c = sharedCells();
+  const expected = Atomics.load(c, OPEN_THREADS);
+  if (expected <= 0) return;
+  const before = Atomics.load(c, CLOSED_THREADS);
+  const channel = new BroadcastChannel(CHANNEL);
+  channel.postMessage("signal");
+  channel.close();
+  const end = Date.now() + CLOSE_WAIT_MS;
+  for (;;) {
+    const closed = Atomics.load(c, CLOSED_THREADS);
+    const left = end - Date.now();
+    if (closed - before >= expected || left <= 0) return;
+    Atomics.wait(c, CLOSED_THREADS, closed, left);
+  }
+}
