@@ -13,9 +13,9 @@ import { tempDir } from "./support/files.js";
 const WRITER = fileURLToPath(new URL("./fixtures/unclosed-writer.js", import.meta.url));
 const INSTALL = fileURLToPath(new URL("../src/install.js", import.meta.url));
 
-function runWriter(file: string, how: string, patched: boolean, signal?: NodeJS.Signals) {
+function runWriter(file: string, how: string, patched: boolean, signal?: NodeJS.Signals, env?: NodeJS.ProcessEnv) {
   return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }>((resolve, reject) => {
-    const c = spawn(process.execPath, [...(patched ? ["--import", INSTALL] : []), WRITER, file, how], { stdio: ["ignore", "pipe", "pipe"] });
+    const c = spawn(process.execPath, [...(patched ? ["--import", INSTALL] : []), WRITER, file, how], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
     let stderr = "";
     let stdout = "";
     c.stderr.on("data", (d) => (stderr += d));
@@ -56,6 +56,14 @@ describe("closing at exit", function () {
       expect(readdirSync(tmp.dir), "no lock files left").to.deep.equal([`${how}.h5`]);
     });
   }
+
+  it("says which files it closed when H5TS_WARN_UNCLOSED=1", async function () {
+    const file = join(tmp.dir, "warned.h5");
+    const r = await runWriter(file, "exit", true, undefined, { H5TS_WARN_UNCLOSED: "1" });
+    expect(r.code).to.equal(0);
+    expect(r.stderr).to.match(/H5ThreadsafeWarning: closing 1 HDF5 file\(s\) left open at exit: .*warned\.h5/);
+    expect(await readBack(file)).to.deep.include({ ok: true });
+  });
 
   it("without the patch, the same unclosed writer leaves a file HDF5 cannot read", async function () {
     const file = join(tmp.dir, "bare.h5");

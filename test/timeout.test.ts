@@ -38,6 +38,17 @@ describe("lock timeouts", function () {
     expect(inspect(file).waiters, "the timed-out waiter left no record").to.deep.equal([]);
   });
 
+  it("warns once, naming the file and its holders, when a wait passes warnAfterMs", async function () {
+    const holder = await start("thread");
+    await holder.do({ cmd: "open", file, mode: "a" });
+    const contender = await start("process");
+    const reply = await contender.send({ cmd: "open", via: "explicit", file, mode: "r", options: { warnAfterMs: 100, timeoutMs: 600 } });
+    expect(reply.error?.code).to.equal("ELOCKTIMEOUT");
+    const warnings = contender.stderr.split("\n").filter((l) => l.includes("H5ThreadsafeWarning"));
+    expect(warnings).to.have.length(1);
+    expect(warnings[0]).to.include(file.split("/").pop()!).and.include(`exclusive by pid ${process.pid}`);
+  });
+
   it("drop-in: H5TS_TIMEOUT_MS bounds the wait of new File() with the same error", async function () {
     const holder = await start("thread");
     const h = await holder.do({ cmd: "open", file, mode: "a" });
