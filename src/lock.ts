@@ -314,7 +314,13 @@ class Attempt {
     for (const dir of dirs) {
       for (const r of listRecords(dir, this.#skip, dir === this.#fallback && dir !== own.dir)) {
         const state = recordState(r);
-        if (state === undefined || state === "free") continue; // gone meanwhile, or idle
+        if (state === undefined) continue; // gone meanwhile
+        if (state === "free") {
+          // Idle: nobody's way. One whose thread is gone (a terminated worker never swept
+          // its idle records) would keep the folder forever: remove it.
+          if (!this.#alive(r) && removeRecord(r.dir, r.name)) debug("reap %s idle pid %d tid %d", this.path, r.pid, r.tid);
+          continue;
+        }
         const waiting = state === "waiting" || state === "deferring";
         if (!waiting && compatible(state, this.mode)) continue; // relaxed since it asked
         const isEarlier = earlier(r, own);

@@ -5,7 +5,7 @@
 
 import { expect } from "chai";
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import h5wasm from "h5wasm/node";
@@ -108,6 +108,22 @@ describe("faults", function () {
     expect(performance.now() - t0).to.be.below(BOUND_MS);
     await reader.do({ cmd: "close", index: r.index });
     await holder.do({ cmd: "close", index: h.index });
+  });
+
+  it("idle records of a worker terminated before it could remove them do not stay", async function () {
+    const reader = await start("thread");
+    const h = await reader.do({ cmd: "open", file, mode: "r" });
+    await reader.do({ cmd: "close", index: h.index });
+    // Block its event loop (its idle record is removed when the loop turns), then end it.
+    void reader.send({ cmd: "busy", ms: 60_000 });
+    await new Promise((r) => setTimeout(r, 100));
+    await reader.kill();
+    const folder = join(dir, ".f.h5.h5ts");
+    expect(existsSync(folder) && readdirSync(folder).length, "the idle record is left").to.equal(1);
+    const writer = await start("process");
+    const w = await writer.do({ cmd: "open", file, mode: "a" });
+    await writer.do({ cmd: "close", index: w.index });
+    await until(() => !existsSync(folder), 5000, "the lock folder to go");
   });
 
   it("many contenders after a crashed writer all get their turn, and lose nothing", async function () {
