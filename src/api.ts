@@ -75,11 +75,12 @@ function ready(): void {
   if (!h5.Module) throw new H5TSError("ENOTREADY", "h5wasm is not ready: await h5wasm.ready before opening files");
 }
 
-function construct(path: string, mode: Mode, options: OpenOptions | undefined): ThreadsafeFile {
+/** Opens under the lock; `lockOptions` are the caller's options, already validated. */
+function construct(path: string, mode: Mode, options: OpenOptions | undefined, lockOptions: ReturnType<typeof lockOptionsOf>): ThreadsafeFile {
   const fileOptions = { track_order: options?.track_order ?? false, ...(options?.libver ? { libver: options.libver } : {}) };
   const lock = lockModeOf(mode)!;
   try {
-    const file = openLocked({ filename: path, mode, lock, options: lockOptionsOf(options), strict: true }, () =>
+    const file = openLocked({ filename: path, mode, lock, options: lockOptions, strict: true }, () =>
       bypassing(() => new ThreadsafeFile(path, mode, fileOptions as never)),
     );
     if (file.file_id < 0n) throw new FileOpenError("EOPEN", path, mode, "HDF5 could not open it (see its diagnostics on stderr)");
@@ -105,9 +106,9 @@ function lockOptionsOf(options: OpenOptions | undefined) {
  */
 export function openFile(path: string, mode: Mode = "r", options?: OpenOptions): ThreadsafeFile {
   const c = check(path, mode);
-  lockOptionsOf(options);
+  const lockOptions = lockOptionsOf(options);
   ready();
-  return construct(c.path, c.mode, options);
+  return construct(c.path, c.mode, options, lockOptions);
 }
 
 /**
@@ -120,11 +121,11 @@ export async function openFileAsync(path: string, mode: Mode = "r", options?: Op
   ready();
   const canonical = canonicalPath(c.path);
   const locks = threadLocks();
-  if (locks.verdict(canonical, c.lock) === "incompatible") return construct(c.path, c.mode, options); // throws EREOPEN
+  if (locks.verdict(canonical, c.lock) === "incompatible") return construct(c.path, c.mode, options, lockOptions); // throws EREOPEN
   // Take the thread's lock first without blocking; the open below then joins it at once.
   const waiting = await locks.claim(canonical, c.lock, lockOptions);
   try {
-    return construct(c.path, c.mode, options);
+    return construct(c.path, c.mode, options, lockOptions);
   } finally {
     waiting.release();
   }

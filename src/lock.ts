@@ -99,14 +99,6 @@ export class HeldLock {
     return this.#mode;
   }
 
-  get dir(): string {
-    return this.#record.dir;
-  }
-
-  get released(): boolean {
-    return this.#released;
-  }
-
   /** Changes the mode to one that lets more others in (never fewer: that would need to wait). */
   relaxTo(mode: LockMode): void {
     if (this.#released || mode === this.#mode) return;
@@ -151,7 +143,7 @@ class Attempt {
   readonly options: LockOptions;
   readonly started = performance.now();
   /** Every folder that may hold records of this file. */
-  readonly #dirs: string[];
+  readonly #dirs: readonly string[];
   readonly #fallback: string | undefined;
   /** Where this attempt puts its record: the first of #dirs it may write. */
   #home: string;
@@ -171,8 +163,8 @@ class Attempt {
     this.path = path;
     this.mode = mode;
     this.options = options;
-    const { primary, fallback } = lockDirsFor(path, options.lockDir);
-    this.#dirs = fallback ? [primary, fallback] : [primary];
+    const { primary, fallback, all } = lockDirsFor(path, options.lockDir);
+    this.#dirs = all;
     this.#fallback = fallback;
     this.#home = primary;
   }
@@ -309,7 +301,7 @@ class Attempt {
   };
   readonly #ownPart = ownNamePart();
 
-  #findBlockers(own: LockRecord, dirs: string[], reused = false): (LockRecord & { earlierWaiter: boolean })[] {
+  #findBlockers(own: LockRecord, dirs: readonly string[], reused = false): (LockRecord & { earlierWaiter: boolean })[] {
     const out: (LockRecord & { earlierWaiter: boolean })[] = [];
     for (const dir of dirs) {
       for (const r of listRecords(dir, this.#skip, dir === this.#fallback && dir !== own.dir)) {
@@ -431,8 +423,7 @@ export interface LockState {
 function recordsOf(path: string, options?: Partial<LockOptions>): { canonical: string; dirs: string[]; records: LockRecord[]; o: LockOptions } {
   const canonical = canonicalPath(path);
   const o = lockOptions(options);
-  const { primary, fallback } = lockDirsFor(canonical, o.lockDir);
-  const dirs = fallback ? [primary, fallback] : [primary];
+  const dirs = [...lockDirsFor(canonical, o.lockDir).all]; // a copy: LockState hands it out
   return { canonical, dirs, records: dirs.flatMap((d) => listRecords(d)), o };
 }
 

@@ -68,13 +68,20 @@ export function earlier(a: LockRecord, b: LockRecord): boolean {
  * its records in this host's fallback folder instead, which every locker of the file on
  * this host also reads (`fallback`; none when a lock folder is configured).
  */
-export function lockDirsFor(canonicalPath: string, lockDir: string | undefined): { primary: string; fallback?: string } {
+export interface LockDirs {
+  primary: string;
+  fallback?: string;
+  /** Every folder that may hold records of the file: the primary, then the fallback. */
+  all: readonly string[];
+}
+
+export function lockDirsFor(canonicalPath: string, lockDir: string | undefined): LockDirs {
   const key = `${lockDir ?? ""}\0${canonicalPath}`;
   let dirs = dirsCache.get(key);
   if (!dirs) {
-    dirs = lockDir
-      ? { primary: join(lockDir, hashedName(canonicalPath)) }
-      : { primary: join(dirname(canonicalPath), `.${basename(canonicalPath)}.h5ts`), fallback: join(FALLBACK_ROOT, hashedName(canonicalPath)) };
+    const primary = lockDir ? join(lockDir, hashedName(canonicalPath)) : join(dirname(canonicalPath), `.${basename(canonicalPath)}.h5ts`);
+    const fallback = lockDir ? undefined : join(FALLBACK_ROOT, hashedName(canonicalPath));
+    dirs = { primary, fallback, all: fallback ? [primary, fallback] : [primary] };
     if (dirsCache.size >= 1000) dirsCache.clear(); // a bound for programs that touch many files
     dirsCache.set(key, dirs);
   }
@@ -82,7 +89,7 @@ export function lockDirsFor(canonicalPath: string, lockDir: string | undefined):
 }
 
 // Per thread: the names are a pure function of the path, and hashing costs per open.
-const dirsCache = new Map<string, { primary: string; fallback?: string }>();
+const dirsCache = new Map<string, LockDirs>();
 
 /** This host's fallback folder: shared by all users, like /tmp itself (mode 1777). */
 export const FALLBACK_ROOT = join(tmpdir(), "h5-threadsafe");
