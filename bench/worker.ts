@@ -11,7 +11,7 @@ import { naiveLock } from "./naive.js";
 export type Variant = "bare" | "patched" | "naive";
 
 const variant: Variant = isMainThread ? (process.argv[2] as Variant) : workerData.variant;
-if (variant === "patched") await import("../src/install.js");
+if (variant === "patched") await import("../src/register.js");
 const h5wasm = (await import("h5wasm/node")).default;
 await h5wasm.ready;
 

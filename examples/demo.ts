@@ -14,7 +14,7 @@ const here = (name: string) => fileURLToPath(new URL(name, import.meta.url));
 const WORKLOAD = here("./demo_workload.js");
 const MEAN_EXAMPLE = here("./threading_monkeypatch.js");
 // A file URL rather than a bare path: --import takes a module specifier (a Windows path is not one).
-const PATCH = pathToFileURL(here("../src/install.js")).href;
+const PATCH = pathToFileURL(here("../src/register.js")).href;
 const CHILD_TIMEOUT_MS = 20_000; // a damaged file could send HDF5 into a loop; never hang the demo
 
 interface Ran {

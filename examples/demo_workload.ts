@@ -3,10 +3,10 @@
 // the value k each time, while 2 reader threads open the file "r" 40 times each and read
 // /counter, which should always hold one value (a read is torn when it does not, or
 // fails). This file never imports the patch:
-// demo.ts runs it once as it is and once with `node --import .../install.js`, which
+// demo.ts runs it once as it is and once with `node --import .../register.js`, which
 // worker threads inherit.
 //
-//   node [--import <install.js>] dist/examples/demo_workload.js <bare|patched> <file>
+//   node [--import <register.js>] dist/examples/demo_workload.js <bare|patched> <file>
 //
 // Prints one JSON line to stdout; HDF5's diagnostics go to stderr, as always.
 

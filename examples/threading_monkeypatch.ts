@@ -6,7 +6,7 @@
 //
 //   node dist/examples/threading_monkeypatch.js [filename] [h5path] [nthreads]
 
-import "../src/install.js"; // in an application: import "h5-threadsafe/patch";
+import "../src/register.js"; // in an application: import "h5-threadsafe/patch";
 import { existsSync } from "node:fs";
 import { isMainThread, workerData } from "node:worker_threads";
 import h5wasm from "h5wasm/node";

@@ -6,7 +6,7 @@
 //
 //   node dist/examples/worker_pool.js [filename] [workers] [appends]
 
-import "../src/install.js"; // in an application: import "h5-threadsafe/patch";
+import "../src/register.js"; // in an application: import "h5-threadsafe/patch";
 import { isMainThread, workerData } from "node:worker_threads";
 import h5wasm from "h5wasm/node";
 import { barrier, newBarrier, positiveInt, reply, runWorker } from "./shared.js";

@@ -11,7 +11,7 @@ import h5wasm from "h5wasm/node";
 import { tempDir } from "./support/files.js";
 
 const WRITER = fileURLToPath(new URL("./fixtures/unclosed-writer.js", import.meta.url));
-const INSTALL = fileURLToPath(new URL("../src/install.js", import.meta.url));
+const INSTALL = fileURLToPath(new URL("../src/register.js", import.meta.url));
 
 function runWriter(file: string, how: string, patched: boolean, signal?: NodeJS.Signals, env?: NodeJS.ProcessEnv) {
   return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }>((resolve, reject) => {

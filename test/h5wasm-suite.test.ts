@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readdirSync, existsSync } from "node:fs";
 
-const INSTALL = fileURLToPath(new URL("../src/install.js", import.meta.url));
+const INSTALL = fileURLToPath(new URL("../src/register.js", import.meta.url));
 // h5wasm's "exports" hide package.json; its folder is three levels above the node entry.
 const H5WASM = dirname(dirname(dirname(fileURLToPath(import.meta.resolve("h5wasm/node")))));
 

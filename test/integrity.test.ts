@@ -10,7 +10,7 @@ import { tempDir } from "./support/files.js";
 
 const APPENDER = fileURLToPath(new URL("./fixtures/appender.js", import.meta.url));
 const READER = fileURLToPath(new URL("./fixtures/rewriter.js", import.meta.url));
-const INSTALL = fileURLToPath(new URL("../src/install.js", import.meta.url));
+const INSTALL = fileURLToPath(new URL("../src/register.js", import.meta.url));
 
 function run(script: string, args: string[], patched: boolean): Promise<{ code: number | null; stderr: string }> {
   const execArgv = patched ? ["--import", INSTALL] : [];

@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const install = fileURLToPath(new URL("../../src/install.js", import.meta.url));
+const install = fileURLToPath(new URL("../../src/register.js", import.meta.url));
 const h5wasmDir = dirname(dirname(dirname(fileURLToPath(import.meta.resolve("h5wasm/node")))));
 const r = spawnSync(process.execPath, ["test/test.mjs"], {
   cwd: h5wasmDir,
