@@ -3,7 +3,6 @@
 // cannot wait, so a conflicting open retries every millisecond.
 
 import lockfile from "proper-lockfile";
-import { sleepSync } from "../src/sleep.js";
 
 export function naiveLock(file: string): () => void {
   for (;;) {
@@ -14,4 +13,11 @@ export function naiveLock(file: string): () => void {
       sleepSync(1);
     }
   }
+}
+
+const cell = new Int32Array(new SharedArrayBuffer(4));
+
+/** A synchronous sleep that gives the core away. */
+export function sleepSync(ms: number): void {
+  if (ms > 0) Atomics.wait(cell, 0, 0, ms);
 }

@@ -3,10 +3,10 @@
 // command and reports timings. Timing starts only after everything is loaded ("warm").
 
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
-import { acquireSync, canonicalPath } from "../src/lock.js";
+import { canonicalPath } from "../src/lock/path.js";
+import { acquireSync } from "../src/lock/wait.js";
 import { inspect } from "../src/index.js";
-import { sleepSync } from "../src/sleep.js";
-import { naiveLock } from "./naive.js";
+import { naiveLock, sleepSync } from "./naive.js";
 
 export type Variant = "bare" | "patched" | "naive";
 

@@ -5,11 +5,13 @@
 import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import * as h5 from "h5wasm/node";
-import { bypassing, closeLocked, fileRegistry, lockModeOf, openLocked } from "./adapter.js";
 import { validate, type Options } from "./config.js";
 import { FileOpenError, H5TSError, InvalidArgumentError } from "./errors.js";
-import type { LockMode } from "./modes.js";
-import { canonicalPath, threadLocks } from "./thread-locks.js";
+import { lockModeOf } from "./h5wasm/access.js";
+import { bypassing, closeLocked, openLocked } from "./h5wasm/open-close.js";
+import type { LockMode } from "./lock/modes.js";
+import { canonicalPath } from "./lock/path.js";
+import { openFiles } from "./registry.js";
 
 export type Mode = "r" | "a" | "w" | "x" | "Sa" | "Sr";
 
@@ -22,7 +24,7 @@ export class ThreadsafeFile extends h5.File {
     return closeLocked(this.file_id, () => bypassing(() => super.close()));
   }
   override [Symbol.dispose](): void {
-    if (fileRegistry().get(this.file_id)?.file === this) this.close();
+    if (openFiles().get(this.file_id)?.file === this) this.close();
   }
 }
 
@@ -120,7 +122,7 @@ export async function openFileAsync(path: string, mode: Mode = "r", options?: Op
   const lockOptions = lockOptionsOf(options);
   ready();
   const canonical = canonicalPath(c.path);
-  const locks = threadLocks();
+  const locks = openFiles();
   if (locks.verdict(canonical, c.lock) === "incompatible") return construct(c.path, c.mode, options, lockOptions); // throws EREOPEN
   // Take the thread's lock first without blocking; the open below then joins it at once.
   const waiting = await locks.claim(canonical, c.lock, lockOptions);

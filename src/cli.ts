@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { describeHolder, type HolderInfo } from "./errors.js";
-import { clearGone, inspect, type LockState } from "./lock.js";
+import { clearGone, inspect, type LockState } from "./lock/inspect.js";
 
 const HELP = `Usage: h5-threadsafe <command> [options] <file...>
 

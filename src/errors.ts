@@ -1,7 +1,7 @@
 // Error classes of the explicit API. Each has a stable string `code`; the drop-in patch
 // never throws these except LockTimeoutError (a wait that the user bounded ran out).
 
-import type { LockMode } from "./modes.js";
+import type { LockMode } from "./lock/modes.js";
 
 /** One holder (or waiter) of a lock, as others see it. */
 export interface HolderInfo {

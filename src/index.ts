@@ -3,6 +3,6 @@ export { openFile, openFileAsync, withFile, ThreadsafeFile, type Mode, type Open
 export { patch, unpatch, isPatched } from "./patch.js";
 export { configure, settings, type Options } from "./config.js";
 export { FileOpenError, H5TSError, InvalidArgumentError, LockTimeoutError, type HolderInfo } from "./errors.js";
-export { inspect, clearGone, type LockState } from "./lock.js";
-export { type LockMode, compatible } from "./modes.js";
-export { registry, FileRegistry } from "./registry.js";
+export { inspect, clearGone, type LockState } from "./lock/inspect.js";
+export { type LockMode, compatible } from "./lock/modes.js";
+export { registry, type FileRegistry } from "./registry.js";

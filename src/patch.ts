@@ -9,18 +9,11 @@
 
 import { isMainThread } from "node:worker_threads";
 import h5wasm, * as h5 from "h5wasm/node";
-import {
-  bypassing,
-  closeLocked,
-  fileRegistry,
-  lockModeOf,
-  modeOfFlags,
-  openLocked,
-  swmrWriteStarted,
-  type H5File,
-  type H5Module,
-} from "./adapter.js";
-import { prepareWake } from "./wake.js";
+import { lockModeOf, modeOfFlags, type H5Module } from "./h5wasm/access.js";
+import { adoptFile, bypassed, closeLocked, openLocked, swmrWriteStarted } from "./h5wasm/open-close.js";
+import { watchSignals } from "./lifecycle.js";
+import { prepareWake } from "./lock/wake.js";
+import { openFiles, type H5File } from "./registry.js";
 
 const MARK = Symbol.for("h5-threadsafe.wrapped");
 const STATE = Symbol.for("h5-threadsafe.patch.v1");
@@ -64,7 +57,7 @@ function patchModule(M: H5Module, state: PatchState): void {
       const call = () => open.apply(this, args as unknown as unknown[]) as bigint;
       const mode = modeOfFlags(M, flags);
       // What h5wasm would refuse for its own reasons (no name, unknown flags) goes straight to it.
-      if (fileRegistry().bypass || typeof filename !== "string" || filename === "" || mode === undefined) return call();
+      if (bypassed() || typeof filename !== "string" || filename === "" || mode === undefined) return call();
       return openLocked({ filename, mode, lock: lockModeOf(mode)! }, call);
     },
   );
@@ -72,7 +65,7 @@ function patchModule(M: H5Module, state: PatchState): void {
     function (this: unknown, fileId: bigint) {
       const args = arguments;
       const call = () => close.apply(this, args as unknown as unknown[]);
-      return fileRegistry().bypass ? call() : closeLocked(fileId, call);
+      return bypassed() ? call() : closeLocked(fileId, call);
     },
   );
   wrap(mod, "H5Fstart_swmr_write", (start) =>
@@ -89,8 +82,7 @@ function makeFile(Original: typeof h5.File): typeof h5.File {
   const File = class File extends Original {
     constructor(...args: any[]) {
       super(...(args as [string]));
-      const entry = fileRegistry().get(this.file_id);
-      if (entry) entry.file = this;
+      adoptFile(this);
     }
     // Files made by the original class (named import, h5wasm itself) are Files too.
     static override [Symbol.hasInstance](value: unknown): boolean {
@@ -111,7 +103,7 @@ export function isPatched(): boolean {
  */
 export function patch(): Promise<void> {
   prepareWake(); // before the program starts its workers
-  if (isMainThread) fileRegistry().watchSignals(); // to close the workers' files on a signal
+  if (isMainThread) watchSignals(); // to close the workers' files on a signal
   let state = home[STATE];
   if (!state) {
     const Original = home.File as typeof h5.File;
@@ -122,7 +114,7 @@ export function patch(): Promise<void> {
     if (!Object.prototype.hasOwnProperty.call(proto, Symbol.dispose)) {
       state.dispose = {
         value: function (this: H5File) {
-          if (fileRegistry().get(this.file_id)) this.close();
+          if (openFiles().get(this.file_id)) this.close();
         },
         writable: true,
         configurable: true,
@@ -130,10 +122,6 @@ export function patch(): Promise<void> {
       };
       Object.defineProperty(proto, Symbol.dispose, state.dispose);
     }
-    fileRegistry().materialize = (entry) => {
-      const file = Reflect.construct(h5.Group, [entry.fileId, "/"], Original) as H5File;
-      return Object.assign(file, { filename: entry.filename, mode: entry.mode });
-    };
   }
   const s = state;
   if (h5.Module) {
@@ -160,6 +148,4 @@ export function unpatch(): void {
   if (home.File === state.Patched) home.File = state.File;
   delete home[STATE];
 }
-
-export { bypassing };
 

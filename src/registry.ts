@@ -1,156 +1,224 @@
-// The open-handle registry of one thread, in the spirit of PyTables' _FileRegistry:
-// every file opened through the lock is here until it is closed, and what is still open
-// when the thread or process ends normally (or on SIGINT/SIGTERM/SIGHUP with no handler of
-// the user's: signals.ts) is closed then, so that a writer's data is saved, not corrupted.
+// The open-file table of one thread, in the spirit of PyTables' _FileRegistry: every HDF5
+// handle opened through the lock (by file id), the file it belongs to (by canonical path),
+// and the thread's lock on that file, which all the file's handles share and which follows
+// them. registry() is its public face; the rest is for the h5wasm adapter.
 
-import { settings } from "./config.js";
+import * as h5 from "h5wasm/node";
 import { debug } from "./debug.js";
-import type { Claim } from "./thread-locks.js";
-import { canonicalPath } from "./lock.js";
-import { sweep } from "./idle-records.js";
-import { countOpenThread, onSignalClose } from "./signals.js";
+import type { HeldLock } from "./lock/held-lock.js";
+import { combine, joinable, relaxes, type LockMode } from "./lock/modes.js";
+import type { LockOptions } from "./lock/options.js";
+import { canonicalPath } from "./lock/path.js";
+import { acquire, acquireSync } from "./lock/wait.js";
+import { countOpenThread } from "./process/signals.js";
 
-/** What the registry needs of a file object. */
-export interface Closable {
-  close(): unknown;
+export type H5File = InstanceType<typeof h5.File>;
+
+/** This thread's open HDF5 files, as PyTables' registry shows them. */
+export interface FileRegistry {
+  /** The open File objects (a copy). */
+  readonly handlers: Set<H5File>;
+  /** The names the open files were opened with, each once. */
+  readonly filenames: string[];
+  readonly size: number;
+  /** Whether a file is open, by any name that leads to it. */
+  has(filename: string): boolean;
+  getHandlersByName(filename: string): Set<H5File>;
+  /** Closes every open file; each close is tried, and the first error is thrown after. */
+  closeAll(): void;
 }
 
-export interface Entry<F extends Closable = Closable> {
-  fileId: bigint;
-  /** The name the file was opened with. */
-  filename: string;
-  /** Its canonical path (the lock's key). */
-  path: string;
-  mode: string;
-  claim: Claim;
-  /** The user's File object, when it is known (else made on demand by `materialize`). */
-  file?: F;
+/** What the thread's lock on a file says to a new handle: none held, join it, or it cannot. */
+export type JoinVerdict = "none" | "join" | "incompatible";
+
+/** One handle's share of its thread's lock on a file: taken before HDF5 opens, bound to the handle once it has. */
+export class Share {
+  /** Set once HDF5 has opened the handle. */
+  fileId: bigint | undefined;
+  filename = "";
+  /** The h5wasm mode string the handle was opened with. */
+  mode = "";
+  /** The user's File object, once known (else made on demand). */
+  file: H5File | undefined;
+  #done = false;
+
+  constructor(
+    readonly table: OpenFiles,
+    readonly path: string,
+    /** The lock mode this handle needs. */
+    public lock: LockMode,
+  ) {}
+
+  /**
+   * The handle is closed (or never opened: `failed`, and then nothing of the lock is left
+   * behind at once). Gives up its share. Safe to call twice.
+   */
+  release(failed = false): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.table.drop(this, failed);
+  }
 }
 
-export class FileRegistry<F extends Closable = Closable> {
-  readonly #byId = new Map<bigint, Entry<F>>();
-  #hooked = false;
-  /** Opens done by the explicit API, which the patch's wrappers must let through. */
-  bypass = 0;
-  /** Makes a File object for a handle opened without one (through the Emscripten module). */
-  materialize: ((entry: Entry<F>) => F) | undefined;
+interface OpenFile {
+  lock: HeldLock;
+  shares: Set<Share>;
+}
 
-  add(entry: Entry<F>): void {
+export class OpenFiles implements FileRegistry {
+  readonly #files = new Map<string, OpenFile>();
+  readonly #byId = new Map<bigint, Share>();
+  /** Async requests of this thread still waiting for a file's lock. */
+  readonly #pending = new Map<string, Promise<unknown>>();
+
+  // --- the thread's lock per file ---
+
+  /** Whether this thread already holds `path`, and if so whether `lock` may join. */
+  verdict(path: string, lock: LockMode): JoinVerdict {
+    const file = this.#files.get(path);
+    if (!file) return "none";
+    return joinable(file.lock.mode, lock) ? "join" : "incompatible";
+  }
+
+  heldMode(path: string): LockMode | undefined {
+    return this.#files.get(path)?.lock.mode;
+  }
+
+  /**
+   * A share of this thread's lock on `path` for a new handle that needs `lock`, waiting
+   * for others if the thread holds nothing yet. An incompatible reopen gets a share that
+   * joins without changing the lock (HDF5 decides about it, and usually refuses).
+   */
+  claimSync(path: string, lock: LockMode, options?: Partial<LockOptions>): Share {
+    if (!this.#files.has(path)) this.#files.set(path, { lock: acquireSync(path, lock, options), shares: new Set() });
+    return this.#attach(path, lock);
+  }
+
+  /** As claimSync, waiting without blocking the event loop. */
+  async claim(path: string, lock: LockMode, options?: Partial<LockOptions>): Promise<Share> {
+    // Several async opens of one file in one thread: the first takes the lock, the rest join.
+    while (this.#pending.has(path)) await this.#pending.get(path)!.catch(() => undefined);
+    if (!this.#files.has(path)) {
+      const taking = acquire(path, lock, options);
+      this.#pending.set(path, taking);
+      try {
+        const held = await taking;
+        if (this.#files.has(path)) held.release(); // a synchronous open took it meanwhile
+        else this.#files.set(path, { lock: held, shares: new Set() });
+      } finally {
+        this.#pending.delete(path);
+      }
+    }
+    return this.#attach(path, lock);
+  }
+
+  #attach(path: string, lock: LockMode): Share {
+    const share = new Share(this, path, lock);
+    this.#files.get(path)!.shares.add(share);
+    return share;
+  }
+
+  /** Called by Share.release. */
+  drop(share: Share, failed: boolean): void {
+    if (share.fileId !== undefined && this.#byId.get(share.fileId) === share) {
+      this.#byId.delete(share.fileId);
+      if (this.#byId.size === 0) countOpenThread(false);
+    }
+    const file = this.#files.get(share.path);
+    if (!file || !file.shares.delete(share)) return;
+    if (file.shares.size === 0) {
+      this.#files.delete(share.path);
+      file.lock.release(failed);
+    } else this.#follow(file);
+  }
+
+  /** The handle now needs `lock` (start_swmr_write: exclusive becomes swmr-write). */
+  change(share: Share, lock: LockMode): void {
+    const file = this.#files.get(share.path);
+    if (!file?.shares.has(share)) return;
+    share.lock = lock;
+    this.#follow(file);
+  }
+
+  // The lock follows the handles, but only ever towards letting more others in.
+  #follow(file: OpenFile): void {
+    const wanted = combine([...file.shares].map((s) => s.lock));
+    if (!wanted || wanted === file.lock.mode) return;
+    if (relaxes(file.lock.mode, wanted)) file.lock.relaxTo(wanted);
+    else debug("keep %s %s (handles want %s)", file.lock.path, file.lock.mode, wanted);
+  }
+
+  // --- handles ---
+
+  /** HDF5 opened the handle of `share`: it is open from now on. */
+  bind(share: Share, fileId: bigint, filename: string, mode: string, file?: H5File): void {
+    Object.assign(share, { fileId, filename, mode, file });
     if (this.#byId.size === 0) countOpenThread(true);
-    this.#byId.set(entry.fileId, entry);
-    if (!this.#hooked) this.#hook();
+    this.#byId.set(fileId, share);
   }
 
-  #delete(fileId: bigint): void {
-    if (this.#byId.delete(fileId) && this.#byId.size === 0) countOpenThread(false);
-  }
-
-  get(fileId: bigint): Entry<F> | undefined {
+  get(fileId: bigint): Share | undefined {
     return this.#byId.get(fileId);
   }
 
-  /** Takes a handle out (it was closed); returns its entry. */
-  remove(fileId: bigint): Entry<F> | undefined {
-    const entry = this.#byId.get(fileId);
-    this.#delete(fileId);
-    return entry;
+  #file(share: Share): H5File {
+    // A handle opened through the Emscripten module directly has no File object yet: make
+    // one as h5wasm's File constructor would, without opening anything again.
+    share.file ??= Object.assign(Reflect.construct(h5.Group, [share.fileId, "/"], h5.File) as H5File, { filename: share.filename, mode: share.mode });
+    return share.file;
   }
 
-  #file(entry: Entry<F>): F {
-    if (!entry.file && this.materialize) entry.file = this.materialize(entry);
-    return entry.file!;
+  // --- the public face ---
+
+  get handlers(): Set<H5File> {
+    return new Set([...this.#byId.values()].map((s) => this.#file(s)));
   }
 
-  /** The open File objects (a copy). */
-  get handlers(): Set<F> {
-    return new Set([...this.#byId.values()].map((e) => this.#file(e)));
-  }
-
-  /** The names the open files were opened with, each once. */
   get filenames(): string[] {
-    return [...new Set([...this.#byId.values()].map((e) => e.filename))];
+    return [...new Set([...this.#byId.values()].map((s) => s.filename))];
   }
 
   get size(): number {
     return this.#byId.size;
   }
 
-  #matching(filename: string): Entry<F>[] {
+  #matching(filename: string): Share[] {
     const path = canonicalPath(filename);
-    return [...this.#byId.values()].filter((e) => e.filename === filename || e.path === path);
+    return [...this.#byId.values()].filter((s) => s.filename === filename || s.path === path);
   }
 
-  /** Whether a file is open, by any name that leads to it. */
   has(filename: string): boolean {
     return this.#matching(filename).length > 0;
   }
 
-  getHandlersByName(filename: string): Set<F> {
-    return new Set(this.#matching(filename).map((e) => this.#file(e)));
+  getHandlersByName(filename: string): Set<H5File> {
+    return new Set(this.#matching(filename).map((s) => this.#file(s)));
   }
 
-  /** Closes every open file; each close is tried, and the first error is thrown after. */
   closeAll(): void {
     let failure: { error: unknown } | undefined;
-    for (const entry of [...this.#byId.values()]) {
+    for (const share of [...this.#byId.values()]) {
       try {
-        this.#file(entry).close();
+        this.#file(share).close(); // gives back its share through the close wrapper
       } catch (error) {
         failure ??= { error };
       } finally {
-        // A close that threw still must not leave the lock held.
-        if (this.#byId.get(entry.fileId) === entry) {
-          this.#delete(entry.fileId);
-          entry.claim.release();
-        }
+        share.release(); // a close that threw still must not leave the lock held
       }
     }
     if (failure) throw failure.error;
   }
-
-  #hook(): void {
-    this.#hooked = true;
-    process.on("exit", () => this.#atExit("exit"));
-    this.watchSignals();
-  }
-
-  #watching = false;
-  /**
-   * Closes this thread's files on SIGINT/SIGTERM/SIGHUP (see signals.ts). The patch calls
-   * it in the main thread at once: the main thread must close the workers' files too,
-   * whether or not it opens any itself.
-   */
-  watchSignals(): void {
-    if (this.#watching) return;
-    this.#watching = true;
-    onSignalClose((signal) => this.#atExit(signal));
-  }
-
-  #atExit(why: string): void {
-    if (this.#byId.size === 0) return;
-    if (settings().warnUnclosed) {
-      process.emit(
-        "warning",
-        Object.assign(new Error(`closing ${this.#byId.size} HDF5 file(s) left open at ${why}: ${this.filenames.join(", ")}`), {
-          name: "H5ThreadsafeWarning",
-          code: "H5TS_UNCLOSED",
-        }),
-      );
-    }
-    debug("closing %d file(s) at %s", this.#byId.size, why);
-    try {
-      this.closeAll();
-    } catch {
-      // Exiting anyway; the locks are released above.
-    }
-    sweep(); // the lock folders emptied just now, which no timer will get to
-  }
 }
 
-const KEY = Symbol.for("h5-threadsafe.registry.v1");
+const KEY = Symbol.for("h5-threadsafe.registry.v2");
 
-/** This thread's registry, shared by every copy of the package loaded in the thread. */
+/** This thread's table, shared by every copy of the package loaded in the thread. */
+export function openFiles(): OpenFiles {
+  const g = globalThis as { [KEY]?: OpenFiles };
+  return (g[KEY] ??= new OpenFiles());
+}
+
+/** This thread's open HDF5 files (PyTables' _FileRegistry). */
 export function registry(): FileRegistry {
-  const g = globalThis as { [KEY]?: FileRegistry };
-  return (g[KEY] ??= new FileRegistry());
+  return openFiles();
 }

@@ -1,6 +1,6 @@
 // The mode rules on their own: the coexistence table of DESIGN.md, joins, relaxations.
 import { expect } from "chai";
-import { LOCK_MODES, combine, compatible, joinable, relaxes } from "../src/modes.js";
+import { LOCK_MODES, combine, compatible, joinable, relaxes } from "../src/lock/modes.js";
 
 describe("lock modes", function () {
   it("the coexistence table is DESIGN.md's, and symmetric", function () {

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { compatible, type LockMode } from "../src/modes.js";
+import { compatible, type LockMode } from "../src/lock/modes.js";
 import { tempDir } from "./support/files.js";
 
 const STRESS = fileURLToPath(new URL("./fixtures/stress.js", import.meta.url));

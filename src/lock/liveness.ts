@@ -1,11 +1,14 @@
-// Who this thread is, and whether another holder still exists. On the same host a holder
-// is alive exactly as long as its process and its OS thread exist (checked in /proc, with
-// start times so that a reused id is not mistaken for the holder); a busy holder is never
-// judged dead. Holders on other hosts can only be judged by the age of their heartbeat.
+// Who this thread is, and whether the holder behind a record still exists. On the same
+// host a holder is alive exactly as long as its process and its OS thread exist (checked
+// in /proc, with start times so that a reused id is not mistaken for the holder); a busy
+// holder is never judged dead. Holders on other hosts can only be judged by the age of
+// their heartbeat (the record's mtime, refreshed by held-lock.ts).
 
 import { readFileSync, readlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import { threadId } from "node:worker_threads";
+import { recordAgeMs } from "./folders.js";
+import type { LockRecord } from "./record.js";
 
 export interface Identity {
   host: string;
@@ -15,14 +18,6 @@ export interface Identity {
   tid: number;
   tidStart: string;
   threadId: number;
-}
-
-export interface LivenessSubject {
-  host: string;
-  pid: number;
-  pidStart: string;
-  tid: number;
-  tidStart: string;
 }
 
 /** Reads state and start time from a /proc stat file; undefined when it is gone. */
@@ -39,7 +34,7 @@ function procStat(path: string): { state: string; start: string } | undefined {
 }
 
 let hasProc: boolean | undefined;
-export function procAvailable(): boolean {
+function procAvailable(): boolean {
   if (hasProc === undefined) {
     try {
       readlinkSync("/proc/thread-self");
@@ -73,7 +68,7 @@ export function identity(): Identity {
  * Whether a holder on this host still exists. Zombies count as gone: a parent blocked in
  * a wait cannot reap its killed child, and must not wait for it forever.
  */
-export function aliveOnThisHost(s: LivenessSubject): boolean {
+function aliveOnThisHost(s: Identity): boolean {
   if (procAvailable() && s.tidStart !== "0") {
     const st = procStat(`/proc/${s.pid}/task/${s.tid}/stat`);
     if (!st || st.start !== s.tidStart || st.state === "Z" || st.state === "X") return false;
@@ -86,4 +81,18 @@ export function aliveOnThisHost(s: LivenessSubject): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+function heartbeatFresh(r: LockRecord, remoteStaleMs: number): boolean {
+  const age = recordAgeMs(r);
+  return age !== undefined && age < remoteStaleMs;
+}
+
+/** Whether the holder or waiter behind a record still exists. */
+export function isAlive(r: LockRecord, remoteStaleMs: number): boolean {
+  if (r.host !== identity().host) return heartbeatFresh(r, remoteStaleMs);
+  if (!aliveOnThisHost(r)) return false;
+  // Without /proc a thread cannot be looked up (only its process): a record whose
+  // thread ended (a terminated worker) is then judged by its heartbeat, as remote ones are.
+  return r.tidStart !== "0" || heartbeatFresh(r, remoteStaleMs);
 }

@@ -1,12 +1,13 @@
-// The four lock modes and which of them may be held at once. These are the rules
-// HDF5's own file locking enforces between processes; the lock itself knows only
-// the names and the table.
+// The four lock modes and which of them may be held at once: the whole vocabulary the
+// lock has. It knows the names and the table, nothing of what a file or HDF5 is.
 
 export type LockMode = "shared" | "swmr-read" | "exclusive" | "swmr-write";
 
 export const LOCK_MODES: readonly LockMode[] = ["shared", "swmr-read", "exclusive", "swmr-write"];
 
-// held -> wanted -> may coexist
+// held -> wanted -> may coexist. Close to HDF5's own file locking between processes
+// (which, unlike this lock, never waits and also refuses a SWMR writer beside a SWMR
+// reader that holds the file: see docs/architecture.md).
 const COEXIST: Record<LockMode, Record<LockMode, boolean>> = {
   shared: { shared: true, "swmr-read": true, exclusive: false, "swmr-write": false },
   "swmr-read": { shared: true, "swmr-read": true, exclusive: false, "swmr-write": true },
@@ -50,15 +51,3 @@ export function combine(modes: Iterable<LockMode>): LockMode | undefined {
 export function relaxes(from: LockMode, to: LockMode): boolean {
   return LOCK_MODES.every((other) => compatible(to, other) || !compatible(from, other));
 }
-
-/** One-letter codes for holder record names. */
-export const MODE_CODE: Record<LockMode, string> = {
-  shared: "s",
-  "swmr-read": "r",
-  exclusive: "x",
-  "swmr-write": "w",
-};
-
-export const MODE_BY_CODE: Record<string, LockMode> = Object.fromEntries(
-  LOCK_MODES.map((m) => [MODE_CODE[m], m]),
-);

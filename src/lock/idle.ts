@@ -5,9 +5,9 @@
 // open+close on an ext4 disk). What is idle is removed once the event loop turns, and at
 // exit at the latest; an idle record reads as "free" to everyone else meanwhile.
 
-import { removeIfEmpty } from "./folders.js";
+import { closeRecord, mark, removeIfEmpty, removeRecord } from "./folders.js";
 import type { LockMode } from "./modes.js";
-import { closeRecord, mark, removeRecord, type LockRecord } from "./records.js";
+import type { LockRecord } from "./record.js";
 
 /** A record of this thread's own, with its open descriptor: marks are one write. */
 export interface OwnRecord extends LockRecord {

@@ -2,7 +2,7 @@
 // process's threads (shared-memory.ts) and wakes the threads sleeping on it; other
 // processes find out by polling.
 
-import { WAKE, sharedCells } from "./shared-memory.js";
+import { WAKE, sharedCells } from "../process/shared-memory.js";
 
 /** Shares the counters with workers started from now on. */
 export function prepareWake(): void {

@@ -1,0 +1,95 @@
+// The open and close steps around HDF5's own calls: take a share of the thread's lock on
+// the file (registry.ts), open, and bind the share to the new handle; close, and give the
+// share back. Used by the patch (drop-in) and by the explicit API.
+
+import { H5TSError } from "../errors.js";
+import { closeAtExit } from "../lifecycle.js";
+import type { LockMode } from "../lock/modes.js";
+import type { LockOptions } from "../lock/options.js";
+import { canonicalPath } from "../lock/path.js";
+import { openFiles, type H5File } from "../registry.js";
+
+const BYPASS = Symbol.for("h5-threadsafe.bypass.v1");
+const thread = globalThis as { [BYPASS]?: number };
+
+/** Whether the patch's wrappers must step aside (the explicit API is opening or closing, and locks itself). */
+export function bypassed(): boolean {
+  return (thread[BYPASS] ?? 0) > 0;
+}
+
+/** Runs `fn` with the patch's wrappers stepping aside. */
+export function bypassing<T>(fn: () => T): T {
+  thread[BYPASS] = (thread[BYPASS] ?? 0) + 1;
+  try {
+    return fn();
+  } finally {
+    thread[BYPASS]!--;
+  }
+}
+
+export interface OpenRequest {
+  filename: string;
+  /** The h5wasm mode string. */
+  mode: string;
+  lock: LockMode;
+  options?: Partial<LockOptions>;
+  /** Explicit API: fail on an incompatible reopen and on a folder where no lock can be made. */
+  strict?: boolean;
+}
+
+/**
+ * Opens with `open` while holding a share of the thread's lock on the file; the share is
+ * given back when the open fails or throws. Returns what `open` returned.
+ */
+export function openLocked<T extends bigint | H5File>(req: OpenRequest, open: () => T): T {
+  const path = canonicalPath(req.filename);
+  const table = openFiles();
+  if (req.strict && table.verdict(path, req.lock) === "incompatible") {
+    throw new H5TSError("EREOPEN", `${path} is open in this thread as ${table.heldMode(path)}; it cannot be opened again as ${req.lock}`);
+  }
+  let share;
+  try {
+    share = table.claimSync(path, req.lock, req.options);
+  } catch (e) {
+    // No folder to lock in (it does not exist): HDF5 will refuse the open as it always did.
+    if (!req.strict && (e as H5TSError).code === "ENOLOCKDIR") return open();
+    throw e;
+  }
+  let result: T;
+  try {
+    result = open();
+  } catch (e) {
+    share.release(true);
+    throw e;
+  }
+  const file = typeof result === "bigint" ? undefined : (result as H5File);
+  const fileId = file ? file.file_id : (result as bigint);
+  if (fileId < 0n) {
+    share.release(true);
+    return result;
+  }
+  table.bind(share, fileId, req.filename, req.mode, file);
+  closeAtExit();
+  return result;
+}
+
+/** Closes with `close`, then gives back the handle's share of the lock, whatever happened. */
+export function closeLocked<T>(fileId: bigint, close: () => T): T {
+  try {
+    return close();
+  } finally {
+    openFiles().get(fileId)?.release();
+  }
+}
+
+/** start_swmr_write succeeded on a handle: its exclusive lock becomes swmr-write. */
+export function swmrWriteStarted(fileId: bigint): void {
+  const share = openFiles().get(fileId);
+  if (share) share.table.change(share, "swmr-write");
+}
+
+/** A File object was made for an open handle: the registry hands out that one. */
+export function adoptFile(file: H5File): void {
+  const share = openFiles().get(file.file_id);
+  if (share) share.file = file;
+}

@@ -1,0 +1,229 @@
+// One request for a lock, step by step: it gathers snapshots of the records, asks the
+// protocol (protocol.ts) for a verdict and acts on it. It neither sleeps nor keeps time:
+// wait.ts drives it.
+
+import { debug } from "../debug.js";
+import { makeFallbackRoot, createRecord, listNames, listRecords, lockDirsFor, makeLockDir, mark, readState, removeRecord, touchRecord } from "./folders.js";
+import { HeldLock } from "./held-lock.js";
+import { discard, takeIdle, type OwnRecord } from "./idle.js";
+import { identity, isAlive } from "./liveness.js";
+import type { LockMode } from "./modes.js";
+import type { LockOptions } from "./options.js";
+import { decide, mayMatter, stillAhead, type Blocker, type Request, type Seen, type Verdict } from "./protocol.js";
+import { identityPart, nowMicros, parseRecord, recordName, toHolderInfo, type LockRecord, type RecordState } from "./record.js";
+import { wakeAll } from "./wake.js";
+import type { HolderInfo } from "../errors.js";
+
+const PERMISSION = new Set(["EACCES", "EPERM", "EROFS"]);
+
+function isPermissionError(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  const cause = (e as { cause?: NodeJS.ErrnoException }).cause?.code;
+  return PERMISSION.has(code ?? "") || PERMISSION.has(cause ?? "");
+}
+
+let ownIdentity: string | undefined;
+/** The part of this thread's record names that says who made them. */
+function me(): string {
+  return (ownIdentity ??= identityPart(identity()));
+}
+
+/** Liveness is looked up again at most this often per record while waiting. */
+const ALIVE_TTL_MS = 50;
+
+export class Attempt {
+  readonly path: string;
+  readonly mode: LockMode;
+  readonly options: LockOptions;
+  /** Every folder that may hold records of this file. */
+  readonly #dirs: readonly string[];
+  readonly #fallback: string | undefined;
+  /** The request's record (its folder: the first of #dirs it may write); made at the first step. */
+  #record: OwnRecord | undefined;
+  /** What the record shows now. */
+  #shows: RecordState = "deferring";
+  /** The conflicting records in the way at the last look. */
+  #blockers: Blocker[] = [];
+  /** While standing back: the earlier waiters it stands back for. */
+  #behind: LockRecord[] = [];
+  #aliveAt = new Map<string, number>();
+  #touchedAt = 0;
+  readonly #mayMatter = (name: string) => !mayMatter(name, this.mode, me());
+
+  constructor(path: string, mode: LockMode, options: LockOptions) {
+    this.path = path;
+    this.mode = mode;
+    this.options = options;
+    const { fallback, all } = lockDirsFor(path, options.lockDir);
+    this.#dirs = all;
+    this.#fallback = fallback;
+  }
+
+  /** Who is in the way, as of the last look. */
+  holders(): HolderInfo[] {
+    return this.#blockers.map((b) => toHolderInfo(b.record, b.mode, true));
+  }
+
+  /** Whether it stands behind earlier waiters (then it need not poll fast). */
+  get standingBack(): boolean {
+    return this.#behind.length > 0;
+  }
+
+  /**
+   * The fast path, tried first: this thread's idle record for the file, marked as holding
+   * before it looks (so that others see it). Anyone in the way, and it is given up: a
+   * wait needs a record that says when it began.
+   */
+  tryIdle(): HeldLock | undefined {
+    const idle = takeIdle(this.path, this.mode);
+    if (!idle) return undefined;
+    mark(idle.dir, idle.name, this.mode, idle.fd);
+    const v = this.#look(idle, this.mode);
+    if (v.action === "take") {
+      if (debug.enabled) debug("acquire %s %s (reused record)", this.path, this.mode);
+      return new HeldLock(this.path, idle, this.options.remoteStaleMs);
+    }
+    discard(idle, false);
+    wakeAll(); // its tentative mark may have held someone back
+    return undefined;
+  }
+
+  /**
+   * One step: takes the lock if nothing alive stands in the way; undefined otherwise.
+   * Between looks the record stands back ("deferring"): requests that came before it may
+   * then pass it, and a thread taking its idle record again may pass it while its wait is
+   * young (bounded barging). Only for a look that may take does it show "waiting", so
+   * that nobody passes it while it might take the lock.
+   */
+  step(): HeldLock | undefined {
+    if (!this.#record) this.#record = this.#create(); // shows "deferring": nobody is held up by a request that has not looked yet
+    else if (this.#behind.length && this.#stillBehind()) return undefined; // a readdir instead of marks and reads
+    else this.#show("waiting");
+    const record = this.#record;
+    for (;;) {
+      const v = this.#look(record, this.#shows);
+      switch (v.action) {
+        case "look":
+          this.#show("waiting");
+          continue;
+        case "take": {
+          this.#show(this.mode);
+          this.#record = undefined; // the lock owns it now
+          return new HeldLock(this.path, record, this.options.remoteStaleMs);
+        }
+        case "stand-back":
+        case "wait": {
+          const wasLooking = this.#shows === "waiting";
+          this.#show("deferring");
+          // Earlier waiters that looked while this one showed "waiting" may go now.
+          if (wasLooking && v.action === "stand-back") wakeAll();
+          this.#behind = v.blockers.filter((b) => b.earlierWaiter).map((b) => b.record);
+          this.#keepFresh();
+          return undefined;
+        }
+      }
+    }
+  }
+
+  /** Gives up: removes the record (and the folder, if it was the last). Safe to call twice. */
+  abandon(): void {
+    if (this.#record) discard(this.#record);
+    this.#record = undefined;
+    wakeAll();
+  }
+
+  /** Lists the records that may matter, asks the protocol, reaps the dead. */
+  #look(own: LockRecord, shows: RecordState): Verdict {
+    const snapshot: Seen[] = [];
+    const aliveOf = (r: LockRecord) => this.#alive(r);
+    for (const dir of this.#dirs) {
+      const oftenMissing = dir === this.#fallback && dir !== own.dir;
+      for (const record of listRecords(dir, this.#mayMatter, oftenMissing)) {
+        const state = readState(record);
+        let alive: boolean | undefined;
+        snapshot.push({
+          record,
+          state,
+          get alive() {
+            return (alive ??= aliveOf(record)); // a /proc read: only where the verdict needs it
+          },
+        });
+      }
+    }
+    const v = decide({ own, shows, now: nowMicros() } satisfies Request, snapshot);
+    for (const r of v.reap) {
+      if (removeRecord(r.dir, r.name)) debug("reap %s %s pid %d tid %d", this.path, r.mode, r.pid, r.tid);
+    }
+    if (v.blockers.length && debug.enabled && this.#blockers.length === 0) {
+      debug("wait %s %s behind %s", this.path, this.mode, v.blockers.map((b) => `${b.mode}:${b.record.pid}/${b.record.tid}`).join(" "));
+    }
+    this.#blockers = v.blockers;
+    return v;
+  }
+
+  // Each one must still be there, alive, and waiting or holding in a conflicting mode: a
+  // record that went idle must not hold us back, and a waiter that died is not waited
+  // for (the next full look removes its record).
+  #stillBehind(): boolean {
+    const present = new Set(this.#dirs.flatMap((d) => listNames(d)));
+    return this.#behind.every((r) => present.has(r.name) && this.#alive(r) && stillAhead(this.mode, readState(r)));
+  }
+
+  #show(state: RecordState): void {
+    const r = this.#record!;
+    mark(r.dir, r.name, state, r.fd);
+    this.#shows = state;
+  }
+
+  /** Creates the record, in the first folder it may write (the fallback where it may not write beside the file). */
+  #create(): OwnRecord {
+    const name = recordName(me(), this.mode, nowMicros());
+    for (let i = 0; ; i++) {
+      const dir = this.#dirs[Math.min(i, this.#dirs.length - 1)];
+      const fd = this.#createIn(dir, name);
+      if (fd !== undefined) {
+        const record = { ...parseRecord(name, dir)!, fd };
+        mark(dir, name, "deferring", fd);
+        this.#shows = "deferring";
+        this.#touchedAt = performance.now();
+        if (dir !== this.#dirs[0]) debug("fallback %s: cannot write %s, using %s", this.path, this.#dirs[0], dir);
+        return record;
+      }
+    }
+  }
+
+  /** The descriptor of a new record in `dir`; undefined where this user may not write (and a fallback exists). */
+  #createIn(dir: string, name: string): number | undefined {
+    for (;;) {
+      try {
+        return createRecord(dir, name);
+      } catch (e) {
+        try {
+          if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+          makeLockDir(dir); // first user, or the last one removed it meanwhile
+        } catch (e2) {
+          if (!isPermissionError(e2) || !this.#fallback || dir === this.#fallback) throw e2;
+          makeFallbackRoot();
+          return undefined;
+        }
+      }
+    }
+  }
+
+  #keepFresh(): void {
+    const now = performance.now();
+    if (this.#record && now - this.#touchedAt > this.options.remoteStaleMs / 4) {
+      touchRecord(this.#record.dir, this.#record.name);
+      this.#touchedAt = now;
+    }
+  }
+
+  #alive(r: LockRecord): boolean {
+    const now = performance.now();
+    const at = this.#aliveAt.get(r.name);
+    if (at !== undefined && now - at < ALIVE_TTL_MS) return true;
+    const alive = isAlive(r, this.options.remoteStaleMs);
+    if (alive) this.#aliveAt.set(r.name, now);
+    return alive;
+  }
+}

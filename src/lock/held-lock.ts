@@ -1,0 +1,69 @@
+// A lock this thread holds: its record, kept fresh for other hosts, relaxed when the
+// holder needs less, and let go (kept idle a moment for the thread's next open).
+
+import { debug } from "../debug.js";
+import { mark, touchRecord } from "./folders.js";
+import { discard, putIdle, type OwnRecord } from "./idle.js";
+import { relaxes, type LockMode } from "./modes.js";
+import { wakeAll } from "./wake.js";
+
+// Records this thread must keep fresh for holders on other hosts to see it alive. The
+// timer stays while the thread holds anything, and stops at a beat that finds nothing.
+const fresh = new Set<OwnRecord>();
+let heartbeat: NodeJS.Timeout | undefined;
+
+function keepFresh(record: OwnRecord, remoteStaleMs: number): void {
+  fresh.add(record);
+  if (!heartbeat && Number.isFinite(remoteStaleMs)) heartbeat = setInterval(beat, Math.max(remoteStaleMs / 4, 10)).unref();
+}
+
+function beat(): void {
+  for (const r of fresh) touchRecord(r.dir, r.name);
+  if (fresh.size === 0 && heartbeat) {
+    clearInterval(heartbeat);
+    heartbeat = undefined;
+  }
+}
+
+export class HeldLock {
+  readonly path: string;
+  readonly #record: OwnRecord;
+  #mode: LockMode;
+  #released = false;
+
+  constructor(path: string, record: OwnRecord, remoteStaleMs: number) {
+    this.path = path;
+    this.#record = record;
+    this.#mode = record.mode;
+    keepFresh(record, remoteStaleMs);
+  }
+
+  get mode(): LockMode {
+    return this.#mode;
+  }
+
+  /** Changes the mode to one that lets more others in (never fewer: that would need to wait). */
+  relaxTo(mode: LockMode): void {
+    if (this.#released || mode === this.#mode) return;
+    if (!relaxes(this.#mode, mode)) throw new Error(`cannot change a ${this.#mode} lock to ${mode} without waiting`);
+    mark(this.#record.dir, this.#record.name, mode, this.#record.fd);
+    debug("relax %s %s -> %s", this.path, this.#mode, mode);
+    this.#mode = mode;
+    wakeAll();
+  }
+
+  /**
+   * Lets the lock go. Safe to call twice. The record is kept a moment for this thread's
+   * next open of the file (marked free), or removed at once with `now` (an open that
+   * failed: leave nothing behind).
+   */
+  release(now = false): void {
+    if (this.#released) return;
+    this.#released = true;
+    fresh.delete(this.#record);
+    if (now) discard(this.#record);
+    else putIdle(this.path, this.#record);
+    wakeAll();
+    if (debug.enabled) debug("release %s %s", this.path, this.#mode);
+  }
+}

@@ -1,0 +1,53 @@
+// Who holds and who waits for a file's lock, as its records say; and clearing the records
+// of those that are gone. For the command line and the public API: it never takes a lock.
+
+import type { HolderInfo } from "../errors.js";
+import { listRecords, lockDirsFor, readState, removeIfEmpty, removeRecord } from "./folders.js";
+import { isAlive } from "./liveness.js";
+import { lockOptions, type LockOptions } from "./options.js";
+import { canonicalPath } from "./path.js";
+import { toHolderInfo, type LockRecord } from "./record.js";
+
+export interface LockState {
+  path: string;
+  /** The folders its records may be in: beside the file, and this host's fallback. */
+  dirs: string[];
+  holders: HolderInfo[];
+  waiters: HolderInfo[];
+}
+
+function recordsOf(path: string, options?: Partial<LockOptions>) {
+  const canonical = canonicalPath(path);
+  const o = lockOptions(options);
+  const dirs = [...lockDirsFor(canonical, o.lockDir).all]; // a copy: LockState hands it out
+  const records: LockRecord[] = dirs.flatMap((d) => listRecords(d));
+  return { canonical, dirs, records, o };
+}
+
+/** Who holds and who waits for `path`'s lock, as recorded; gone ones are marked, not removed. */
+export function inspect(path: string, options?: Partial<LockOptions>): LockState {
+  const { canonical, dirs, records, o } = recordsOf(path, options);
+  const state: LockState = { path: canonical, dirs, holders: [], waiters: [] };
+  for (const r of records) {
+    const held = readState(r);
+    if (held === undefined || held === "free") continue;
+    const waiting = held === "waiting" || held === "deferring";
+    const info = toHolderInfo(r, waiting ? r.mode : held, isAlive(r, o.remoteStaleMs));
+    (waiting ? state.waiters : state.holders).push(info);
+  }
+  return state;
+}
+
+/**
+ * Removes the records of holders and waiters that are gone (with `alsoLive`, all of them:
+ * for holders known to be stuck); returns how many.
+ */
+export function clearGone(path: string, options?: Partial<LockOptions>, alsoLive = false): number {
+  const { dirs, records, o } = recordsOf(path, options);
+  let n = 0;
+  for (const r of records) {
+    if ((alsoLive || !isAlive(r, o.remoteStaleMs)) && removeRecord(r.dir, r.name)) n++;
+  }
+  for (const d of dirs) removeIfEmpty(d);
+  return n;
+}
