@@ -7,24 +7,19 @@ import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from
 import { join } from "node:path";
 import h5wasm from "h5wasm/node";
 import { FileOpenError, InvalidArgumentError, LockTimeoutError, inspect, openFile, openFileAsync, withFile } from "../src/index.js";
-import { Agent, until } from "./support/agent.js";
-import { makeH5, tempDir } from "./support/files.js";
+import { until } from "./support/agent.js";
+import { scenario } from "./support/scenario.js";
 
 describe("explicit API", function () {
-  let tmp: ReturnType<typeof tempDir>;
+  const s = scenario("good.h5");
   let good: string;
   before(async () => {
     await h5wasm.ready;
   });
-  beforeEach(async () => {
-    tmp = tempDir();
-    good = join(tmp.dir, "good.h5");
-    await makeH5(good);
-  });
-  afterEach(() => tmp.cleanup());
+  beforeEach(() => (good = s.file));
 
   const failsWith = (fn: () => unknown, type: Function, code: string) => {
-    const before = readdirSync(tmp.dir).sort();
+    const before = readdirSync(s.dir).sort();
     let error: any;
     try {
       fn();
@@ -33,25 +28,25 @@ describe("explicit API", function () {
     }
     expect(error, `expected ${code}`).to.be.instanceOf(type);
     expect(error.code).to.equal(code);
-    expect(readdirSync(tmp.dir).sort(), "nothing left behind").to.deep.equal(before);
+    expect(readdirSync(s.dir).sort(), "nothing left behind").to.deep.equal(before);
     return error;
   };
 
   it("gives a typed error, and leaves nothing behind, for each bad input", function () {
-    const missing = join(tmp.dir, "missing.h5");
+    const missing = join(s.dir, "missing.h5");
     let e = failsWith(() => openFile(missing, "r"), FileOpenError, "ENOENT");
     expect(e.path).to.equal(missing);
     expect(e.mode).to.equal("r");
     expect(e.message).to.include(missing);
     failsWith(() => openFile(missing, "a"), FileOpenError, "ENOENT");
     failsWith(() => openFile(missing, "Sr"), FileOpenError, "ENOENT");
-    mkdirSync(join(tmp.dir, "folder.h5"));
-    failsWith(() => openFile(join(tmp.dir, "folder.h5"), "r"), FileOpenError, "EISDIR");
-    writeFileSync(join(tmp.dir, "text.h5"), "just some text, not HDF5\n");
-    failsWith(() => openFile(join(tmp.dir, "text.h5"), "r"), FileOpenError, "ENOTHDF5");
+    mkdirSync(join(s.dir, "folder.h5"));
+    failsWith(() => openFile(join(s.dir, "folder.h5"), "r"), FileOpenError, "EISDIR");
+    writeFileSync(join(s.dir, "text.h5"), "just some text, not HDF5\n");
+    failsWith(() => openFile(join(s.dir, "text.h5"), "r"), FileOpenError, "ENOTHDF5");
     failsWith(() => openFile(good, "rw" as never), FileOpenError, "EINVALMODE");
     failsWith(() => openFile(good, "x"), FileOpenError, "EEXIST");
-    failsWith(() => openFile(join(tmp.dir, "no", "such", "dir.h5"), "w"), FileOpenError, "ENOENT");
+    failsWith(() => openFile(join(s.dir, "no", "such", "dir.h5"), "w"), FileOpenError, "ENOENT");
     e = failsWith(() => openFile("", "r"), InvalidArgumentError, "EINVALIDARG");
     expect(e.option).to.equal("path");
     e = failsWith(() => openFile(good, "r", { timeoutMs: -1 }), InvalidArgumentError, "EINVALIDARG");
@@ -61,7 +56,7 @@ describe("explicit API", function () {
   });
 
   it("reports a truncated HDF5 file as EOPEN, with HDF5's exception as cause under the throwing handler", async function () {
-    const truncated = join(tmp.dir, "truncated.h5");
+    const truncated = join(s.dir, "truncated.h5");
     writeFileSync(truncated, readFileSync(good).subarray(0, 600));
     let e = failsWith(() => openFile(truncated, "r"), FileOpenError, "EOPEN");
     expect(e.message).to.include("truncated.h5");
@@ -90,11 +85,11 @@ describe("explicit API", function () {
   });
 
   it("opens names with spaces and non-ASCII letters, and symlinks share the file's lock", async function () {
-    const odd = join(tmp.dir, "données d'été ✓.h5");
+    const odd = join(s.dir, "données d'été ✓.h5");
     const w = openFile(odd, "w");
     w.create_dataset({ name: "x", data: new Float64Array([1, 2]) });
     w.close();
-    const link = join(tmp.dir, "link.h5");
+    const link = join(s.dir, "link.h5");
     symlinkSync(odd, link);
     withFile(odd, "r", (f) => {
       expect(f.keys()).to.deep.equal(["x"]);
@@ -106,8 +101,8 @@ describe("explicit API", function () {
       expect(() => openFile(link, "a")).to.throw(FileOpenError).with.property("code", "EREOPEN");
     });
     // The lock folder goes once the event loop turns (not within a synchronous run of opens).
-    await until(() => readdirSync(tmp.dir).length === 3, 5000, "the lock folder to go");
-    expect(readdirSync(tmp.dir).sort()).to.deep.equal(["données d'été ✓.h5", "good.h5", "link.h5"]);
+    await until(() => readdirSync(s.dir).length === 3, 5000, "the lock folder to go");
+    expect(readdirSync(s.dir).sort()).to.deep.equal(["données d'été ✓.h5", "good.h5", "link.h5"]);
   });
 
   it("withFile returns fn's value and closes the file, also when fn throws or rejects", async function () {
@@ -138,8 +133,8 @@ describe("explicit API", function () {
   });
 
   it("openFileAsync waits without blocking the event loop, and times out with LockTimeoutError", async function () {
-    const holder = new Agent("process");
-    try {
+    const holder = await s.start("process");
+    {
       const h = await holder.do({ cmd: "open", file: good, mode: "a" });
       let ticks = 0;
       const timer = setInterval(() => ticks++, 5);
@@ -157,8 +152,6 @@ describe("explicit API", function () {
       await openFileAsync(good, "r", { timeoutMs: 100 }).catch((e) => (error = e));
       expect(error).to.be.instanceOf(LockTimeoutError);
       expect(inspect(good).waiters).to.deep.equal([]);
-    } finally {
-      await holder.stop();
     }
   });
 });

@@ -6,7 +6,8 @@ import { expect } from "chai";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { inspect } from "../src/index.js";
-import { Agent } from "./support/agent.js";
+import { Agent, type Command } from "./support/agent.js";
+import type { Via } from "./support/commands.js";
 import { makeH5, tempDir } from "./support/files.js";
 
 describe("drop-in: patched and bare h5wasm behave alike", function () {
@@ -14,7 +15,7 @@ describe("drop-in: patched and bare h5wasm behave alike", function () {
   beforeEach(() => (tmp = tempDir()));
   afterEach(() => tmp.cleanup());
 
-  async function runBoth(steps: (dir: string) => Record<string, unknown>[]) {
+  async function runBoth(steps: (dir: string) => Command[]) {
     const out = [];
     for (const patch of [false, true]) {
       const dir = join(tmp.dir, patch ? "patched" : "bare");
@@ -38,8 +39,8 @@ describe("drop-in: patched and bare h5wasm behave alike", function () {
     return out;
   }
 
-  const open = (file: string, mode: string, via = "default") => ({ cmd: "open", file, mode, via });
-  const close = (index: number) => ({ cmd: "close", index });
+  const open = (file: string, mode: string, via: Via = "default"): Command => ({ cmd: "open", file, mode, via });
+  const close = (index: number): Command => ({ cmd: "close", index });
 
   it("failed opens return file_id -1n, print the same diagnostics, and leave no lock", async function () {
     const [bare, patched] = await runBoth((dir) => [

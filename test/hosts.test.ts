@@ -6,7 +6,7 @@ import { expect } from "chai";
 import { spawnSync } from "node:child_process";
 import { hostname } from "node:os";
 import { inspect } from "../src/index.js";
-import { settled, until } from "./support/agent.js";
+import { until } from "./support/agent.js";
 import { scenario } from "./support/scenario.js";
 
 const STALE = 1000;
@@ -40,10 +40,12 @@ describe("holders on another host", function () {
     await until(() => inspect(file).waiters.length === 1, 15_000, "the local reader to wait");
     // Three stale periods: the remote's heartbeat keeps it alive.
     await new Promise((r) => setTimeout(r, 3 * STALE));
-    expect(await settled(opening), "a live remote holder was reaped").to.equal(false);
+    expect(inspect(file).waiters.map((w) => w.pid), "still waiting").to.deep.equal([process.pid]);
+    s.note("killing remote");
     const t0 = performance.now();
     await remote.kill("SIGKILL");
     const r = await opening;
+    expect(s.order(), "a live remote holder was reaped").to.deep.equal([`${remote.name} opened a`, "killing remote", `${local.name} opened r`]);
     const waited = performance.now() - t0;
     expect(waited).to.be.within(STALE * 0.5, STALE * 8);
     await local.do({ cmd: "close", index: r.index });

@@ -1,9 +1,9 @@
-// The mode rules on their own: the coexistence table of DESIGN.md, joins, relaxations.
+// The mode rules on their own: the coexistence table of docs/architecture.md, joins, relaxations.
 import { expect } from "chai";
 import { LOCK_MODES, combine, compatible, joinable, relaxes } from "../src/lock/modes.js";
 
 describe("lock modes", function () {
-  it("the coexistence table is DESIGN.md's, and symmetric", function () {
+  it("the coexistence table is docs/architecture.md's, and symmetric", function () {
     const table = Object.fromEntries(LOCK_MODES.map((h) => [h, LOCK_MODES.filter((w) => compatible(h, w))]));
     expect(table).to.deep.equal({
       shared: ["shared", "swmr-read"],

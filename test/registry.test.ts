@@ -5,16 +5,17 @@ import { expect } from "chai";
 import { Worker } from "node:worker_threads";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { makeH5, tempDir } from "./support/files.js";
+import { makeH5 } from "./support/files.js";
+import { scenario } from "./support/scenario.js";
 
 const PROBE = fileURLToPath(new URL("./fixtures/registry-probe.js", import.meta.url));
 
 describe("the registry", function () {
+  const s = scenario("a.h5");
+
   it("lists, finds and closes every handle of its thread", async function () {
-    const tmp = tempDir();
-    try {
-      const [a, b] = [join(tmp.dir, "a.h5"), join(tmp.dir, "b.h5")];
-      await makeH5(a);
+    {
+      const [a, b] = [s.file, join(s.dir, "b.h5")];
       await makeH5(b);
       const out = await new Promise<any>((resolve, reject) => {
         const w = new Worker(PROBE, { workerData: [a, b] });
@@ -36,8 +37,6 @@ describe("the registry", function () {
         sizeAfter: 0,
         locksAfter: 0,
       });
-    } finally {
-      tmp.cleanup();
     }
   });
 });

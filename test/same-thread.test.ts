@@ -3,10 +3,8 @@
 // instance is still refused the same way.
 
 import { expect } from "chai";
-import { join } from "node:path";
 import { inspect } from "../src/index.js";
-import { Agent, settled, until } from "./support/agent.js";
-import { makeH5, tempDir } from "./support/files.js";
+import { until } from "./support/agent.js";
 import { scenario } from "./support/scenario.js";
 
 const modes = (file: string) => inspect(file).holders.map((h) => h.mode);
@@ -51,11 +49,11 @@ describe("same-thread reopen rules", function () {
     await until(() => inspect(file).waiters.length === 1, 15_000, "the writer to wait");
     const r2 = await reader.do({ cmd: "open", file, mode: "r" });
     expect(BigInt(r2.fileId) >= 0n).to.equal(true);
-    expect(await settled(writing)).to.equal(false);
     await reader.do({ cmd: "close", index: r1.index });
-    expect(await settled(writing), "one reader handle is still open").to.equal(false);
+    expect(inspect(file).waiters.map((x) => x.mode), "one reader handle is still open").to.deep.equal(["exclusive"]);
     await reader.do({ cmd: "close", index: r2.index });
     const w = await writing;
+    expect(s.order()).to.deep.equal([`${reader.name} opened r`, `${reader.name} opened r`, `${reader.name} closing`, `${reader.name} closing`, `${writer.name} opened a`]);
     expect(modes(file)).to.deep.equal(["exclusive"]);
     await writer.do({ cmd: "close", index: w.index });
   });
@@ -94,29 +92,24 @@ describe("same-thread reopen rules", function () {
 });
 
 describe("writer preference", function () {
+  const s = scenario("pref.h5");
+
   it("readers that come after a waiting writer queue behind it", async function () {
-    const tmp = tempDir();
-    const file = join(tmp.dir, "pref.h5");
-    await makeH5(file);
-    const [a, b, c] = [new Agent("thread"), new Agent("process"), new Agent("thread")];
-    try {
-      const r1 = await a.do({ cmd: "open", file, mode: "r" });
-      const writing = b.do({ cmd: "open", file, mode: "a" });
-      await until(() => inspect(file).waiters.length === 1, 15_000, "the writer to wait");
-      const reading = c.do({ cmd: "open", file, mode: "r" });
-      await until(() => inspect(file).waiters.length === 2, 15_000, "the late reader to wait");
-      expect(await settled(reading), "a reader overtook the waiting writer").to.equal(false);
-      await a.do({ cmd: "close", index: r1.index });
-      const w = await writing;
-      expect(await settled(reading), "the reader entered beside the writer").to.equal(false);
-      expect(inspect(file).holders.map((h) => h.mode)).to.deep.equal(["exclusive"]);
-      await b.do({ cmd: "close", index: w.index });
-      const r2 = await reading;
-      await c.do({ cmd: "close", index: r2.index });
-      expect(inspect(file).holders).to.deep.equal([]);
-    } finally {
-      await Promise.all([a.stop(), b.stop(), c.stop()]);
-      tmp.cleanup();
-    }
+    const file = s.file;
+    const [a, b, c] = [await s.start("thread", { name: "reader1" }), await s.start("process", { name: "writer" }), await s.start("thread", { name: "reader2" })];
+    const r1 = await a.do({ cmd: "open", file, mode: "r" });
+    const writing = b.do({ cmd: "open", file, mode: "a" });
+    await until(() => inspect(file).waiters.length === 1, 15_000, "the writer to wait");
+    const reading = c.do({ cmd: "open", file, mode: "r" });
+    await until(() => inspect(file).waiters.length === 2, 15_000, "the late reader to wait");
+    await a.do({ cmd: "close", index: r1.index });
+    const w = await writing;
+    expect(inspect(file).holders.map((h) => h.mode)).to.deep.equal(["exclusive"]);
+    expect(inspect(file).waiters.map((h) => h.mode), "the reader entered beside the writer").to.deep.equal(["shared"]);
+    await b.do({ cmd: "close", index: w.index });
+    const r2 = await reading;
+    expect(s.order(), "a reader overtook the waiting writer").to.deep.equal(["reader1 opened r", "reader1 closing", "writer opened a", "writer closing", "reader2 opened r"]);
+    await c.do({ cmd: "close", index: r2.index });
+    expect(inspect(file).holders).to.deep.equal([]);
   });
 });

@@ -8,14 +8,16 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { compatible, type LockMode } from "../src/lock/modes.js";
-import { tempDir } from "./support/files.js";
+import { scenario } from "./support/scenario.js";
 
 const STRESS = fileURLToPath(new URL("./fixtures/stress.js", import.meta.url));
 
 describe("stress", function () {
+  const s = scenario("s.h5");
+
   it("no conflicting holders overlap, across threads and processes, in any mode", async function () {
-    const tmp = tempDir();
-    try {
+    const tmp = { dir: s.dir };
+    {
       const file = join(tmp.dir, "s.h5");
       const log = join(tmp.dir, "log.txt");
       writeFileSync(file, "");
@@ -49,8 +51,6 @@ describe("stress", function () {
       expect(enters).to.be.greaterThan(2 * 3 * 60);
       // Compatible holders did share the lock (the test saw real concurrency).
       expect(concurrent).to.be.greaterThan(0);
-    } finally {
-      tmp.cleanup();
     }
   });
 });

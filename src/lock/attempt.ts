@@ -77,7 +77,7 @@ export class Attempt {
   tryIdle(): HeldLock | undefined {
     const idle = takeIdle(this.path, this.mode);
     if (!idle) return undefined;
-    mark(idle.dir, idle.name, this.mode, idle.fd);
+    mark(idle.fd, this.mode);
     const v = this.#look(idle, this.mode);
     if (v.action === "take") {
       if (debug.enabled) debug("acquire %s %s (reused record)", this.path, this.mode);
@@ -170,8 +170,7 @@ export class Attempt {
   }
 
   #show(state: RecordState): void {
-    const r = this.#record!;
-    mark(r.dir, r.name, state, r.fd);
+    mark(this.#record!.fd, state);
     this.#shows = state;
   }
 
@@ -183,7 +182,7 @@ export class Attempt {
       const fd = this.#createIn(dir, name);
       if (fd !== undefined) {
         const record = { ...parseRecord(name, dir)!, fd };
-        mark(dir, name, "deferring", fd);
+        mark(fd, "deferring");
         this.#shows = "deferring";
         this.#touchedAt = performance.now();
         if (dir !== this.#dirs[0]) debug("fallback %s: cannot write %s, using %s", this.path, this.#dirs[0], dir);

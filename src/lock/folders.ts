@@ -15,7 +15,6 @@ import {
   statSync,
   unlinkSync,
   utimesSync,
-  writeFileSync,
   writeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -127,11 +126,9 @@ export function createRecord(dir: string, name: string): number {
   return openSync(join(dir, name), "wx");
 }
 
-/** Writes where a record stands: through its descriptor if still open, else by path. */
-export function mark(dir: string, name: string, state: RecordState, fd?: number): void {
-  const byte = STATE_BYTES[state];
-  if (fd === undefined) writeFileSync(join(dir, name), byte, { flag: "r+" });
-  else writeSync(fd, byte, 0, 1, 0);
+/** Writes where a record of this thread stands, through its open descriptor. */
+export function mark(fd: number, state: RecordState): void {
+  writeSync(fd, STATE_BYTES[state], 0, 1, 0);
 }
 
 export function closeRecord(fd: number): void {

@@ -46,7 +46,7 @@ export class HeldLock {
   relaxTo(mode: LockMode): void {
     if (this.#released || mode === this.#mode) return;
     if (!relaxes(this.#mode, mode)) throw new Error(`cannot change a ${this.#mode} lock to ${mode} without waiting`);
-    mark(this.#record.dir, this.#record.name, mode, this.#record.fd);
+    mark(this.#record.fd, mode);
     debug("relax %s %s -> %s", this.path, this.#mode, mode);
     this.#mode = mode;
     wakeAll();

@@ -30,7 +30,7 @@ export function takeIdle(path: string, mode: LockMode): OwnRecord | undefined {
 
 /** Marks a record free and keeps it for reuse until the event loop turns. */
 export function putIdle(path: string, record: OwnRecord): void {
-  mark(record.dir, record.name, "free", record.fd);
+  mark(record.fd, "free");
   const key = keyOf(path, record.mode);
   const previous = idle.get(key);
   if (previous) discard(previous, false);

@@ -5,15 +5,27 @@ import { fork, spawn, type ChildProcess } from "node:child_process";
 import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 
+import type { AgentConfig, Command, Reply } from "./commands.js";
+
 const AGENT = fileURLToPath(new URL("../fixtures/agent.js", import.meta.url));
 
 export type Where = "thread" | "process";
+export type { Command, Reply };
 
-export interface Reply {
-  ok: boolean;
-  value?: any;
-  error?: { name: string; code?: string; message: string; path?: string; mode?: string; holders?: any[] };
+export interface AgentOptions {
+  patch?: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** Run a child process as another user. */
+  uid?: number;
+  gid?: number;
+  /** Run a child process through a command (e.g. `unshare --uts ...`) that ends by exec'ing the node command it is given. */
+  prefix?: string[];
+  /** Its name in the ordering log, and the log (see AgentConfig). */
+  name?: string;
+  log?: string;
 }
+
+let agents = 0;
 
 export class Agent {
   readonly where: Where;
@@ -25,13 +37,12 @@ export class Agent {
   stderr = "";
   exited: Promise<number | null>;
 
-  /**
-   * `uid`/`gid` run a child process as another user; `prefix` runs it through a command
-   * (for example `unshare --uts ...`) that ends by exec'ing the node command it is given.
-   */
-  constructor(where: Where, options: { patch?: boolean; env?: NodeJS.ProcessEnv; uid?: number; gid?: number; prefix?: string[] } = {}) {
+  readonly name: string;
+
+  constructor(where: Where, options: AgentOptions = {}) {
     this.where = where;
-    const config = { patch: options.patch ?? true };
+    this.name = options.name ?? `${where}${++agents}`;
+    const config: AgentConfig = { patch: options.patch ?? true, name: this.name, log: options.log };
     if (where === "thread") {
       const w = new Worker(AGENT, { workerData: config, stderr: true, env: { ...process.env, ...options.env } });
       w.stderr.on("data", (d) => (this.stderr += d));
@@ -64,7 +75,7 @@ export class Agent {
   }
 
   /** Sends a command; the promise settles with the agent's reply (never rejects on agent errors). */
-  async send(cmd: Record<string, unknown>): Promise<Reply> {
+  async send(cmd: Command): Promise<Reply> {
     await this.#ready;
     const id = ++this.#next;
     const reply = new Promise<Reply>((res) => this.#waiting.set(id, res));
@@ -74,7 +85,7 @@ export class Agent {
   }
 
   /** Sends a command that must succeed; returns its value. */
-  async do(cmd: Record<string, unknown>): Promise<any> {
+  async do(cmd: Command): Promise<any> {
     const r = await this.send(cmd);
     if (!r.ok) throw new Error(`agent ${cmd.cmd} failed: ${r.error?.name} ${r.error?.code ?? ""} ${r.error?.message}`);
     return r.value;
@@ -115,15 +126,4 @@ export async function until(check: () => boolean, ms = 15_000, what = "condition
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
-}
-
-/** Whether `p` has settled by now (after letting pending messages in). */
-export async function settled(p: Promise<unknown>, graceMs = 50): Promise<boolean> {
-  let done = false;
-  p.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  await new Promise((r) => setTimeout(r, graceMs));
-  return done;
 }

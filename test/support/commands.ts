@@ -1,0 +1,37 @@
+// What a test can ask an agent (test/fixtures/agent.ts) to do, and what it answers.
+
+/** How the agent opens: h5wasm's default File, the named File, a subclass, the Emscripten module, or the explicit API. */
+export type Via = "default" | "named" | "subclass" | "module" | "explicit";
+
+export type Command =
+  | { cmd: "open"; file: string; mode: string; via?: Via; options?: Record<string, unknown> }
+  | { cmd: "close"; index: number }
+  /** Close, reply, then block the thread for good (as a worker terminated right after a close). */
+  | { cmd: "closeAndHang"; index: number }
+  | { cmd: "swmr"; index: number }
+  /** Open with "a", append one dataset, close: `count` times. */
+  | { cmd: "append"; file: string; prefix: string; count: number; via?: Via }
+  /** SWMR writer: grow /data by `values` and flush. */
+  | { cmd: "extend"; index: number; values: number[] }
+  | { cmd: "read"; index: number; refresh?: boolean }
+  | { cmd: "keys"; file: string; via?: Via }
+  | { cmd: "throwing"; on: boolean }
+  | { cmd: "registry"; file?: string }
+  | { cmd: "inspect"; file: string }
+  /** One long synchronous call: the event loop (and any timer) stops for `ms`. */
+  | { cmd: "busy"; ms: number }
+  | { cmd: "exit"; code?: number };
+
+export interface AgentConfig {
+  patch: boolean;
+  /** The agent's name in the ordering log. */
+  name: string;
+  /** The ordering log: "<name> opened <mode>" after each open returns, "<name> closing" before each close. */
+  log?: string;
+}
+
+export interface Reply {
+  ok: boolean;
+  value?: any;
+  error?: { name: string; code?: string; message: string; path?: string; mode?: string; holders?: any[] };
+}
