@@ -52,25 +52,31 @@ function statOrUndefined(path: string) {
   }
 }
 
-/** The checks h5wasm does not make before opening; each failure is a typed error. */
+/** The checks of the arguments, made before anything else. */
 function check(path: unknown, mode: unknown): { path: string; mode: Mode; lock: LockMode } {
   if (typeof path !== "string" || path === "") throw new InvalidArgumentError("path", "must be a non-empty string");
   const lock = typeof mode === "string" ? lockModeOf(mode) : undefined;
   if (!lock) throw new FileOpenError("EINVALMODE", path, String(mode), 'mode must be one of "r", "a", "w", "x", "Sr", "Sa"');
+  const parent = statOrUndefined(dirname(resolve(path)));
+  if (!parent?.isDirectory()) throw new FileOpenError("ENOENT", path, mode as string, "its directory does not exist");
+  return { path, mode: mode as Mode, lock };
+}
+
+/**
+ * The checks of the file that h5wasm does not make, each failure a typed error. They read
+ * the file, so they run under the lock: a holder may legitimately be recreating it.
+ */
+function checkFile(path: string, mode: Mode): void {
   const st = statOrUndefined(path);
   const fail = (code: string, why: string) => {
-    throw new FileOpenError(code, path, mode as string, why);
+    throw new FileOpenError(code, path, mode, why);
   };
   if (st?.isDirectory()) fail("EISDIR", "it is a directory");
-  if (mode === "w" || mode === "x") {
-    if (st && mode === "x") fail("EEXIST", "the file exists (mode x creates a new file only)");
-    const parent = statOrUndefined(dirname(resolve(path)));
-    if (!parent?.isDirectory()) fail("ENOENT", "its directory does not exist");
-  } else {
+  if (mode === "x" && st) fail("EEXIST", "the file exists (mode x creates a new file only)");
+  if (mode !== "w" && mode !== "x") {
     if (!st) fail("ENOENT", "no such file");
     if (!hasHdf5Signature(path, st!.size)) fail("ENOTHDF5", "not an HDF5 file (no HDF5 signature found)");
   }
-  return { path, mode: mode as Mode, lock };
 }
 
 function ready(): void {
@@ -82,9 +88,10 @@ function construct(path: string, mode: Mode, options: OpenOptions | undefined, l
   const fileOptions = { track_order: options?.track_order ?? false, ...(options?.libver ? { libver: options.libver } : {}) };
   const lock = lockModeOf(mode)!;
   try {
-    const file = openLocked({ filename: path, mode, lock, options: lockOptions, strict: true }, () =>
-      bypassing(() => new ThreadsafeFile(path, mode, fileOptions as never)),
-    );
+    const file = openLocked({ filename: path, mode, lock, options: lockOptions, strict: true }, () => {
+      checkFile(path, mode);
+      return bypassing(() => new ThreadsafeFile(path, mode, fileOptions as never));
+    });
     if (file.file_id < 0n) throw new FileOpenError("EOPEN", path, mode, "HDF5 could not open it (see its diagnostics on stderr)");
     return file;
   } catch (e) {
@@ -121,11 +128,14 @@ export async function openFileAsync(path: string, mode: Mode = "r", options?: Op
   const c = check(path, mode);
   const lockOptions = lockOptionsOf(options);
   ready();
-  const canonical = canonicalPath(c.path);
-  const locks = openFiles();
-  if (locks.verdict(canonical, c.lock) === "incompatible") return construct(c.path, c.mode, options, lockOptions); // throws EREOPEN
   // Take the thread's lock first without blocking; the open below then joins it at once.
-  const waiting = await locks.claim(canonical, c.lock, lockOptions);
+  const request = { path: canonicalPath(c.path), lock: c.lock, mode: c.mode, options: lockOptions, strict: true };
+  let waiting;
+  try {
+    waiting = await openFiles().claim(request);
+  } catch (e) {
+    throw e instanceof H5TSError && e.code === "EREOPEN" ? new FileOpenError("EREOPEN", c.path, c.mode, e.message, { cause: e }) : e;
+  }
   try {
     return construct(c.path, c.mode, options, lockOptions);
   } finally {

@@ -5,11 +5,13 @@
 
 import * as h5 from "h5wasm/node";
 import { debug } from "./debug.js";
+import { H5TSError } from "./errors.js";
+import { reopenAccepted } from "./h5wasm/access.js";
 import type { HeldLock } from "./lock/held-lock.js";
-import { combine, joinable, relaxes, type LockMode } from "./lock/modes.js";
+import { combine, covers, relaxes, type LockMode } from "./lock/modes.js";
 import type { LockOptions } from "./lock/options.js";
 import { canonicalPath } from "./lock/path.js";
-import { acquire, acquireSync } from "./lock/wait.js";
+import { Acquisition, acquireSync } from "./lock/wait.js";
 import { countOpenThread } from "./process/signals.js";
 
 export type H5File = InstanceType<typeof h5.File>;
@@ -27,9 +29,6 @@ export interface FileRegistry {
   /** Closes every open file; each close is tried, and the first error is thrown after. */
   closeAll(): void;
 }
-
-/** What the thread's lock on a file says to a new handle: none held, join it, or it cannot. */
-export type JoinVerdict = "none" | "join" | "incompatible";
 
 /** One handle's share of its thread's lock on a file: taken before HDF5 opens, bound to the handle once it has. */
 export class Share {
@@ -60,62 +59,150 @@ export class Share {
   }
 }
 
+/** A request for a share: the file's canonical path, the lock and h5wasm mode the new handle needs. */
+export interface ShareRequest {
+  path: string;
+  lock: LockMode;
+  mode: string;
+  options?: Partial<LockOptions>;
+  /** Explicit API: refuse a reopen that HDF5 would refuse (EREOPEN), instead of letting HDF5 refuse it. */
+  strict?: boolean;
+}
+
 interface OpenFile {
   lock: HeldLock;
   shares: Set<Share>;
+  /**
+   * The h5wasm mode of the thread's first handle that HDF5 opened: HDF5 keeps the file
+   * open with that access until the thread's last handle of it closes.
+   */
+  first?: string;
+  /**
+   * The strongest lock that any handle opened since asked of HDF5 (start_swmr_write turns
+   * exclusive into swmr-write, as it does in HDF5). The lock never goes below it while
+   * any handle is open: HDF5 has not let go.
+   */
+  asked?: LockMode;
 }
+
+/** An asynchronous request of this thread still waiting for a file's lock. */
+interface Pending {
+  acquisition: Acquisition;
+  /** Settles once it holds, failed, or was taken over by a synchronous open. */
+  settled: Promise<unknown>;
+}
+
+/** The reason a pending asynchronous request ends when a synchronous open takes its place. */
+class TakenOver extends Error {}
 
 export class OpenFiles implements FileRegistry {
   readonly #files = new Map<string, OpenFile>();
   readonly #byId = new Map<bigint, Share>();
-  /** Async requests of this thread still waiting for a file's lock. */
-  readonly #pending = new Map<string, Promise<unknown>>();
+  readonly #pending = new Map<string, Pending>();
 
   // --- the thread's lock per file ---
 
-  /** Whether this thread already holds `path`, and if so whether `lock` may join. */
-  verdict(path: string, lock: LockMode): JoinVerdict {
-    const file = this.#files.get(path);
-    if (!file) return "none";
-    return joinable(file.lock.mode, lock) ? "join" : "incompatible";
-  }
-
+  /** The mode of this thread's lock on `path`, if it holds one. */
   heldMode(path: string): LockMode | undefined {
     return this.#files.get(path)?.lock.mode;
   }
 
   /**
-   * A share of this thread's lock on `path` for a new handle that needs `lock`, waiting
-   * for others if the thread holds nothing yet. An incompatible reopen gets a share that
-   * joins without changing the lock (HDF5 decides about it, and usually refuses).
+   * A share of this thread's lock on the file for a new handle, waiting for others where
+   * the thread holds nothing yet or holds less than the handle needs (never for itself). A
+   * reopen that HDF5 refuses in this thread gets a share that changes nothing (HDF5 then
+   * refuses it as it always did), or EREOPEN when `strict`.
    */
-  claimSync(path: string, lock: LockMode, options?: Partial<LockOptions>): Share {
-    if (!this.#files.has(path)) this.#files.set(path, { lock: acquireSync(path, lock, options), shares: new Set() });
-    return this.#attach(path, lock);
+  claimSync(req: ShareRequest): Share {
+    let file = this.#files.get(req.path);
+    if (!file) {
+      const pending = this.#pending.get(req.path);
+      const lock = pending ? this.#takeOver(pending, req) : acquireSync(req.path, req.lock, req.options);
+      file = { lock, shares: new Set() };
+      this.#files.set(req.path, file);
+    } else if (this.#acceptable(file, req)) {
+      const need = combine([file.lock.mode, req.lock])!;
+      if (need !== file.lock.mode) this.#replace(file, acquireSync(req.path, need, req.options));
+    }
+    return this.#attach(file, req.path, req.lock);
   }
 
   /** As claimSync, waiting without blocking the event loop. */
-  async claim(path: string, lock: LockMode, options?: Partial<LockOptions>): Promise<Share> {
-    // Several async opens of one file in one thread: the first takes the lock, the rest join.
-    while (this.#pending.has(path)) await this.#pending.get(path)!.catch(() => undefined);
-    if (!this.#files.has(path)) {
-      const taking = acquire(path, lock, options);
-      this.#pending.set(path, taking);
-      try {
-        const held = await taking;
-        if (this.#files.has(path)) held.release(); // a synchronous open took it meanwhile
-        else this.#files.set(path, { lock: held, shares: new Set() });
-      } finally {
-        this.#pending.delete(path);
+  async claim(req: ShareRequest): Promise<Share> {
+    for (;;) {
+      const file = this.#files.get(req.path);
+      if (file) {
+        if (!this.#acceptable(file, req)) return this.#attach(file, req.path, req.lock);
+        const need = combine([file.lock.mode, req.lock])!;
+        if (need === file.lock.mode) return this.#attach(file, req.path, req.lock);
+        const lock = await new Acquisition(req.path, need, req.options).run();
+        // Meanwhile the thread may have closed the file, or taken at least as much.
+        if (this.#files.get(req.path) === file && !covers(file.lock.mode, need)) this.#replace(file, lock);
+        else lock.release(true);
+        continue;
       }
+      const pending = this.#pending.get(req.path);
+      if (pending) {
+        await pending.settled; // one request per file and thread: the rest join or tighten it
+        continue;
+      }
+      await this.#acquirePending(req);
     }
-    return this.#attach(path, lock);
   }
 
-  #attach(path: string, lock: LockMode): Share {
+  async #acquirePending(req: ShareRequest): Promise<void> {
+    const acquisition = new Acquisition(req.path, req.lock, req.options);
+    const running = acquisition.run();
+    const pending: Pending = { acquisition, settled: running.catch(() => undefined) };
+    this.#pending.set(req.path, pending);
+    try {
+      const lock = await running;
+      const file = this.#files.get(req.path);
+      if (!file) this.#files.set(req.path, { lock, shares: new Set() });
+      else if (file.lock !== lock) lock.release(true); // never so today: a synchronous open takes over instead
+    } catch (e) {
+      if (!(e instanceof TakenOver)) throw e;
+    } finally {
+      if (this.#pending.get(req.path) === pending) this.#pending.delete(req.path);
+    }
+  }
+
+  /**
+   * A synchronous open of a file that this thread's asynchronous request still waits for:
+   * it must not wait behind it (nothing would move it on while the thread is blocked). It
+   * finishes that request itself, or, needing a stronger lock, takes its place in line.
+   */
+  #takeOver(pending: Pending, req: ShareRequest): HeldLock {
+    this.#pending.delete(req.path);
+    const { acquisition } = pending;
+    const need = combine([acquisition.mode, req.lock])!;
+    if (need === acquisition.mode && !acquisition.failed) return acquisition.runSync();
+    const since = acquisition.since;
+    acquisition.cancel(new TakenOver());
+    return new Acquisition(req.path, need, req.options, acquisition.failed ? undefined : since).runSync();
+  }
+
+  /** Whether HDF5 accepts the reopen; when not: EREOPEN if strict, else false (HDF5 will refuse it). */
+  #acceptable(file: OpenFile, req: ShareRequest): boolean {
+    if (file.first === undefined || reopenAccepted(file.first, req.mode)) return true;
+    if (req.strict) {
+      throw new H5TSError("EREOPEN", `${req.path} is open in this thread as "${file.first}" (a ${file.lock.mode} lock); HDF5 refuses to open it again as "${req.mode}" in the same thread`);
+    }
+    return false;
+  }
+
+  #attach(file: OpenFile, path: string, lock: LockMode): Share {
     const share = new Share(this, path, lock);
-    this.#files.get(path)!.shares.add(share);
+    file.shares.add(share);
     return share;
+  }
+
+  /** The thread's lock on a file becomes `lock` (taken while the old one still held). */
+  #replace(file: OpenFile, lock: HeldLock): void {
+    debug("tighten %s %s -> %s", lock.path, file.lock.mode, lock.mode);
+    const old = file.lock;
+    file.lock = lock;
+    old.release(true);
   }
 
   /** Called by Share.release. */
@@ -128,24 +215,24 @@ export class OpenFiles implements FileRegistry {
     if (!file || !file.shares.delete(share)) return;
     if (file.shares.size === 0) {
       this.#files.delete(share.path);
-      file.lock.release(failed);
+      file.lock.release(failed && file.first === undefined);
     } else this.#follow(file);
   }
 
-  /** The handle now needs `lock` (start_swmr_write: exclusive becomes swmr-write). */
-  change(share: Share, lock: LockMode): void {
+  /** start_swmr_write succeeded on a handle: HDF5 holds the file for SWMR writing now, not exclusively. */
+  swmrWriteStarted(share: Share): void {
     const file = this.#files.get(share.path);
     if (!file?.shares.has(share)) return;
-    share.lock = lock;
+    for (const s of file.shares) if (s.lock === "exclusive" && s.fileId !== undefined) s.lock = "swmr-write";
+    if (file.asked === "exclusive") file.asked = "swmr-write";
     this.#follow(file);
   }
 
-  // The lock follows the handles, but only ever towards letting more others in.
+  // What the lock must refuse: what HDF5 was asked for, and what the opens in progress need.
+  // It relaxes to that (after a failed open, or start_swmr_write), never below.
   #follow(file: OpenFile): void {
-    const wanted = combine([...file.shares].map((s) => s.lock));
-    if (!wanted || wanted === file.lock.mode) return;
-    if (relaxes(file.lock.mode, wanted)) file.lock.relaxTo(wanted);
-    else debug("keep %s %s (handles want %s)", file.lock.path, file.lock.mode, wanted);
+    const required = combine([file.asked, ...[...file.shares].filter((s) => s.fileId === undefined).map((s) => s.lock)]);
+    if (required && required !== file.lock.mode && relaxes(file.lock.mode, required)) file.lock.relaxTo(required);
   }
 
   // --- handles ---
@@ -155,6 +242,13 @@ export class OpenFiles implements FileRegistry {
     Object.assign(share, { fileId, filename, mode, file });
     if (this.#byId.size === 0) countOpenThread(true);
     this.#byId.set(fileId, share);
+    const open = this.#files.get(share.path)!;
+    open.first ??= mode;
+    open.asked = combine([open.asked, share.lock]);
+    if (!covers(open.lock.mode, open.asked!)) {
+      // HDF5 accepted a reopen that the measured table says it refuses: hold what it asked, late.
+      this.#replace(open, acquireSync(share.path, combine([open.lock.mode, open.asked])!));
+    }
   }
 
   get(fileId: bigint): Share | undefined {

@@ -1,6 +1,6 @@
 // The mode rules on their own: the coexistence table of docs/architecture.md, joins, relaxations.
 import { expect } from "chai";
-import { LOCK_MODES, combine, compatible, joinable, relaxes } from "../src/lock/modes.js";
+import { LOCK_MODES, combine, compatible, covers, relaxes } from "../src/lock/modes.js";
 
 describe("lock modes", function () {
   it("the coexistence table is docs/architecture.md's, and symmetric", function () {
@@ -14,13 +14,19 @@ describe("lock modes", function () {
     for (const a of LOCK_MODES) for (const b of LOCK_MODES) expect(compatible(a, b)).to.equal(compatible(b, a));
   });
 
-  it("an exclusive lock covers every reopen; Sr joins swmr-write; r joins Sr; writers never join readers", function () {
-    for (const m of LOCK_MODES) expect(joinable("exclusive", m)).to.equal(true);
-    expect(joinable("swmr-write", "swmr-read")).to.equal(true);
-    expect(joinable("swmr-read", "shared")).to.equal(true);
-    expect(joinable("swmr-write", "shared")).to.equal(false);
-    expect(joinable("shared", "exclusive")).to.equal(false);
-    expect(joinable("swmr-read", "swmr-write")).to.equal(false);
+  it("by what they refuse, the modes form a chain: swmr-read, shared, swmr-write, exclusive", function () {
+    const chain = ["swmr-read", "shared", "swmr-write", "exclusive"] as const;
+    for (let i = 0; i < chain.length; i++) {
+      for (let j = 0; j < chain.length; j++) {
+        expect(covers(chain[i], chain[j]), `${chain[i]} covers ${chain[j]}`).to.equal(i >= j);
+        expect(combine([chain[i], chain[j]])).to.equal(chain[Math.max(i, j)]);
+      }
+    }
+    // covers means: refuses everything the other refuses
+    for (const a of LOCK_MODES) for (const b of LOCK_MODES) {
+      const refusesAll = LOCK_MODES.every((o) => compatible(a, o) ? compatible(b, o) : true);
+      expect(covers(a, b), `${a} covers ${b}`).to.equal(refusesAll);
+    }
   });
 
   it("a thread's lock only ever relaxes: shared is no relaxation of swmr-read", function () {
@@ -31,6 +37,7 @@ describe("lock modes", function () {
     expect(relaxes("swmr-read", "shared")).to.equal(false);
     expect(relaxes("shared", "exclusive")).to.equal(false);
     expect(combine(["shared", "exclusive", "swmr-read"])).to.equal("exclusive");
+    expect(combine(["shared", "swmr-read"]), "a plain reader beside a SWMR reader refuses SWMR writers").to.equal("shared");
     expect(combine([])).to.equal(undefined);
   });
 });

@@ -15,14 +15,14 @@ describe("same-thread reopen rules", function () {
   let file: string;
   beforeEach(() => (file = s.file));
 
-  it("a reopen covered by an exclusive lock joins it; the lock follows the handles", async function () {
+  it("a reopen covered by an exclusive lock joins it; the lock stays as strong as HDF5's open until the last handle closes", async function () {
     const a = await agent();
     const w = await a.do({ cmd: "open", file, mode: "a" });
     const r = await a.do({ cmd: "open", file, mode: "r" });
     expect(BigInt(r.fileId) >= 0n).to.equal(true);
     expect(modes(file)).to.deep.equal(["exclusive"]);
     await a.do({ cmd: "close", index: w.index });
-    expect(modes(file)).to.deep.equal(["shared"]);
+    expect(modes(file), "HDF5 still has the file open for writing").to.deep.equal(["exclusive"]);
     await a.do({ cmd: "close", index: r.index });
     expect(modes(file)).to.deep.equal([]);
   });
@@ -37,7 +37,7 @@ describe("same-thread reopen rules", function () {
     expect(BigInt(r.fileId) >= 0n).to.equal(true);
     expect(modes(file)).to.deep.equal(["swmr-write"]);
     await a.do({ cmd: "close", index: w.index });
-    expect(modes(file), "only Sr handles remain").to.deep.equal(["swmr-read"]);
+    expect(modes(file), "only Sr handles remain, but HDF5 still has the file open for SWMR writing").to.deep.equal(["swmr-write"]);
     await a.do({ cmd: "close", index: r.index });
     expect(modes(file)).to.deep.equal([]);
   });

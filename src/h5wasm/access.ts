@@ -31,3 +31,22 @@ export function modeOfFlags(M: H5Module, flags: unknown): string | undefined {
   }
   return undefined;
 }
+
+// Which reopens HDF5 accepts in a thread that already has the file open, by the mode of
+// the thread's first open of it: all of a thread's handles of one file share one HDF5
+// file object, opened with that first access (and SWMR writing started on it changes
+// nothing here). Measured with h5wasm 0.10.3 (HDF5 2.0); test/h5wasm/reopen.test.ts
+// checks this table against h5wasm itself.
+const REOPENS: Record<string, readonly string[]> = {
+  r: ["r"],
+  Sr: ["r", "Sr"],
+  a: ["r", "Sr", "a"],
+  w: ["r", "Sr", "a"],
+  x: ["r", "Sr", "a"],
+  Sa: ["r", "Sr", "a", "Sa"],
+};
+
+/** Whether HDF5 accepts opening a file as `mode` in a thread whose first open of it was `first`. */
+export function reopenAccepted(first: string, mode: string): boolean {
+  return REOPENS[first]?.includes(mode) ?? false;
+}

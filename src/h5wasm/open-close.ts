@@ -33,7 +33,7 @@ export interface OpenRequest {
   mode: string;
   lock: LockMode;
   options?: Partial<LockOptions>;
-  /** Explicit API: fail on an incompatible reopen and on a folder where no lock can be made. */
+  /** Explicit API: fail on a reopen HDF5 refuses in this thread and where no lock can be made. */
   strict?: boolean;
 }
 
@@ -44,12 +44,9 @@ export interface OpenRequest {
 export function openLocked<T extends bigint | H5File>(req: OpenRequest, open: () => T): T {
   const path = canonicalPath(req.filename);
   const table = openFiles();
-  if (req.strict && table.verdict(path, req.lock) === "incompatible") {
-    throw new H5TSError("EREOPEN", `${path} is open in this thread as ${table.heldMode(path)}; it cannot be opened again as ${req.lock}`);
-  }
   let share;
   try {
-    share = table.claimSync(path, req.lock, req.options);
+    share = table.claimSync({ path, lock: req.lock, mode: req.mode, options: req.options, strict: req.strict });
   } catch (e) {
     // No folder to lock in (it does not exist): HDF5 will refuse the open as it always did.
     if (!req.strict && (e as H5TSError).code === "ENOLOCKDIR") return open();
@@ -85,7 +82,7 @@ export function closeLocked<T>(fileId: bigint, close: () => T): T {
 /** start_swmr_write succeeded on a handle: its exclusive lock becomes swmr-write. */
 export function swmrWriteStarted(fileId: bigint): void {
   const share = openFiles().get(fileId);
-  if (share) share.table.change(share, "swmr-write");
+  if (share) share.table.swmrWriteStarted(share);
 }
 
 /** A File object was made for an open handle: the registry hands out that one. */

@@ -3,7 +3,7 @@
 // wait.ts drives it.
 
 import { debug } from "../debug.js";
-import { makeFallbackRoot, createRecord, listNames, listRecords, lockDirsFor, makeLockDir, mark, readState, removeRecord, touchRecord } from "./folders.js";
+import { createRecord, listNames, listRecords, lockDirsFor, makeFallbackRoot, makeLockDir, mark, readState, removeIfEmpty, removeRecord, touchRecord } from "./folders.js";
 import { HeldLock } from "./held-lock.js";
 import { discard, takeIdle, type OwnRecord } from "./idle.js";
 import { identity, isAlive } from "./liveness.js";
@@ -49,11 +49,14 @@ export class Attempt {
   #aliveAt = new Map<string, number>();
   #touchedAt = 0;
   readonly #mayMatter = (name: string) => !mayMatter(name, this.mode, me());
+  /** When the request began (µs): its place among waiters. */
+  readonly since: number;
 
-  constructor(path: string, mode: LockMode, options: LockOptions) {
+  constructor(path: string, mode: LockMode, options: LockOptions, since = nowMicros()) {
     this.path = path;
     this.mode = mode;
     this.options = options;
+    this.since = since;
     const { fallback, all } = lockDirsFor(path, options.lockDir);
     this.#dirs = all;
     this.#fallback = fallback;
@@ -77,14 +80,20 @@ export class Attempt {
   tryIdle(): HeldLock | undefined {
     const idle = takeIdle(this.path, this.mode);
     if (!idle) return undefined;
-    mark(idle.fd, this.mode);
-    const v = this.#look(idle, this.mode);
+    let v: Verdict | undefined;
+    try {
+      mark(idle.fd, this.mode);
+      v = this.#look(idle, this.mode);
+    } finally {
+      if (v?.action !== "take") {
+        discard(idle, false); // also when the look threw: never leave it marked as holding
+        wakeAll(); // its tentative mark may have held someone back
+      }
+    }
     if (v.action === "take") {
       if (debug.enabled) debug("acquire %s %s (reused record)", this.path, this.mode);
       return new HeldLock(this.path, idle, this.options.remoteStaleMs);
     }
-    discard(idle, false);
-    wakeAll(); // its tentative mark may have held someone back
     return undefined;
   }
 
@@ -154,6 +163,8 @@ export class Attempt {
     for (const r of v.reap) {
       if (removeRecord(r.dir, r.name)) debug("reap %s %s pid %d tid %d", this.path, r.mode, r.pid, r.tid);
     }
+    // A folder that the reaped emptied and that we do not use would stay for good.
+    for (const dir of new Set(v.reap.map((r) => r.dir))) if (dir !== own.dir) removeIfEmpty(dir);
     if (v.blockers.length && debug.enabled && this.#blockers.length === 0) {
       debug("wait %s %s behind %s", this.path, this.mode, v.blockers.map((b) => `${b.mode}:${b.record.pid}/${b.record.tid}`).join(" "));
     }
@@ -176,7 +187,7 @@ export class Attempt {
 
   /** Creates the record, in the first folder it may write (the fallback where it may not write beside the file). */
   #create(): OwnRecord {
-    const name = recordName(me(), this.mode, nowMicros());
+    const name = recordName(me(), this.mode, this.since);
     for (let i = 0; ; i++) {
       const dir = this.#dirs[Math.min(i, this.#dirs.length - 1)];
       const fd = this.#createIn(dir, name);

@@ -25,29 +25,25 @@ export function isWriter(mode: LockMode): boolean {
 }
 
 /**
- * Whether a thread that holds `held` may open the same file again as `wanted` without
- * asking anyone: an exclusive lock covers every mode; otherwise the new mode must be one
- * that could stand beside the held one (`Sr` beside swmr-write, `r` beside `Sr`).
- */
-export function joinable(held: LockMode, wanted: LockMode): boolean {
-  return held === "exclusive" || (compatible(held, wanted) && !isWriter(wanted));
-}
-
-// Strength order used to combine the modes of one thread's open handles.
-const RANK: Record<LockMode, number> = { shared: 0, "swmr-read": 1, "swmr-write": 2, exclusive: 3 };
-
-/** The strongest of the modes of a thread's open handles (undefined when none). */
-export function combine(modes: Iterable<LockMode>): LockMode | undefined {
-  let best: LockMode | undefined;
-  for (const mode of modes) if (best === undefined || RANK[mode] > RANK[best]) best = mode;
-  return best;
-}
-
-/**
  * Whether holding `to` instead of `from` can only let more others in: every mode that
  * `to` refuses, `from` refuses too. Such a change needs nobody's consent.
- * (shared is not a relaxation of swmr-read: it newly refuses swmr-write.)
  */
 export function relaxes(from: LockMode, to: LockMode): boolean {
   return LOCK_MODES.every((other) => compatible(to, other) || !compatible(from, other));
+}
+
+/** Whether a lock held as `held` refuses everything that `wanted` refuses (so it can stand for it). */
+export function covers(held: LockMode, wanted: LockMode): boolean {
+  return relaxes(held, wanted);
+}
+
+// By what they refuse, the modes form a chain: swmr-read ⊂ shared ⊂ swmr-write ⊂ exclusive
+// (a lattice written once: the table above). How many modes one refuses orders them.
+const STRENGTH = Object.fromEntries(LOCK_MODES.map((m) => [m, LOCK_MODES.filter((o) => !compatible(m, o)).length])) as Record<LockMode, number>;
+
+/** The weakest mode that refuses everything any of `modes` refuses (undefined when none). */
+export function combine(modes: Iterable<LockMode | undefined>): LockMode | undefined {
+  let best: LockMode | undefined;
+  for (const mode of modes) if (mode && (best === undefined || STRENGTH[mode] > STRENGTH[best])) best = mode;
+  return best;
 }

@@ -61,44 +61,107 @@ interface Pause {
   seen: number;
 }
 
-/** The one loop: steps the attempt until it holds, pausing between steps; gives everything back on any error. */
-function* take(path: string, mode: LockMode, options?: Partial<LockOptions>): Generator<Pause, HeldLock> {
-  const o = lockOptions(options);
-  const attempt = new Attempt(path, mode, o);
+/** The one loop: steps the attempt until it holds, pausing between steps; gives everything back on any error or when given up. */
+function* take(attempt: Attempt): Generator<Pause, HeldLock> {
+  let held: HeldLock | undefined;
   try {
-    const fast = attempt.tryIdle();
-    if (fast) return fast;
-    const policy = new WaitPolicy(attempt, o);
+    held = attempt.tryIdle();
+    if (held) return held;
+    const policy = new WaitPolicy(attempt, attempt.options);
     for (;;) {
       const seen = generation(); // read before looking: a release after it cuts the pause short
-      const held = attempt.step();
+      held = attempt.step();
       if (held) {
-        if (debug.enabled) debug("acquire %s %s after %d ms", path, mode, Math.round(performance.now() - policy.started));
+        if (debug.enabled) debug("acquire %s %s after %d ms", attempt.path, attempt.mode, Math.round(performance.now() - policy.started));
         return held;
       }
       policy.check();
       yield { ms: policy.nextDelay(), seen };
     }
-  } catch (e) {
-    attempt.abandon();
-    throw e;
+  } finally {
+    if (!held) attempt.abandon(); // an error, a timeout, or cancel()
+  }
+}
+
+/**
+ * One request for a lock, which a synchronous and an asynchronous driver can both move
+ * on: an open that must not block the event loop waits with run(), and a synchronous open
+ * of the same file in the same thread can take over with runSync() instead of waiting
+ * behind it (it would wait for ever: the thread that would move run() on is blocked).
+ */
+export class Acquisition {
+  readonly path: string;
+  readonly mode: LockMode;
+  readonly #attempt: Attempt;
+  readonly #loop: Generator<Pause, HeldLock>;
+  #held: HeldLock | undefined;
+  #error: { error: unknown } | undefined;
+
+  /** `since`: the place in line, when an earlier request's place is taken over (µs). */
+  constructor(path: string, mode: LockMode, options?: Partial<LockOptions>, since?: number) {
+    this.path = path;
+    this.mode = mode;
+    this.#attempt = new Attempt(path, mode, lockOptions(options), since);
+    this.#loop = take(this.#attempt);
+  }
+
+  /** When the request began: its place in line. */
+  get since(): number {
+    return this.#attempt.since;
+  }
+
+  get done(): boolean {
+    return this.#held !== undefined || this.#error !== undefined;
+  }
+
+  /** It ended without the lock (an error, a timeout, or cancel()). */
+  get failed(): boolean {
+    return this.#error !== undefined;
+  }
+
+  /** One step; the pause to make before the next, or undefined once it holds (or failed: then it throws). */
+  #next(): Pause | undefined {
+    if (this.#error) throw this.#error.error;
+    if (this.#held) return undefined;
+    try {
+      const r = this.#loop.next();
+      if (!r.done) return r.value;
+      this.#held = r.value;
+      return undefined;
+    } catch (error) {
+      this.#error = { error };
+      throw error;
+    }
+  }
+
+  /** Waits synchronously until it holds. */
+  runSync(): HeldLock {
+    for (let pause = this.#next(); pause; pause = this.#next()) sleepUntilWoken(pause.seen, pause.ms);
+    return this.#held!;
+  }
+
+  /** Waits without blocking the event loop; settles as soon as it holds, whoever drove the last step. */
+  async run(): Promise<HeldLock> {
+    for (let pause = this.#next(); pause; pause = this.#next()) {
+      await new Promise((resolve) => setTimeout(resolve, pause!.ms));
+    }
+    return this.#held!;
+  }
+
+  /** Gives the request up (its record goes); run() then rejects with `reason`. Nothing once it holds. */
+  cancel(reason: unknown): void {
+    if (this.done) return;
+    this.#error = { error: reason };
+    this.#loop.return(undefined as never);
   }
 }
 
 /** Takes a lock on `path` (a canonical path), waiting synchronously while others conflict. */
 export function acquireSync(path: string, mode: LockMode, options?: Partial<LockOptions>): HeldLock {
-  const loop = take(path, mode, options);
-  for (let r = loop.next(); ; r = loop.next()) {
-    if (r.done) return r.value;
-    sleepUntilWoken(r.value.seen, r.value.ms);
-  }
+  return new Acquisition(path, mode, options).runSync();
 }
 
 /** Takes a lock on `path`, waiting without blocking the event loop. */
-export async function acquire(path: string, mode: LockMode, options?: Partial<LockOptions>): Promise<HeldLock> {
-  const loop = take(path, mode, options);
-  for (let r = loop.next(); ; r = loop.next()) {
-    if (r.done) return r.value;
-    await new Promise((resolve) => setTimeout(resolve, r.value.ms));
-  }
+export function acquire(path: string, mode: LockMode, options?: Partial<LockOptions>): Promise<HeldLock> {
+  return new Acquisition(path, mode, options).run();
 }

@@ -6,6 +6,13 @@ export type Via = "default" | "named" | "subclass" | "module" | "explicit";
 export type Command =
   | { cmd: "open"; file: string; mode: string; via?: Via; options?: Record<string, unknown> }
   | { cmd: "close"; index: number }
+  /** Close, then open again in the same synchronous run (the thread's idle record is reused). */
+  | { cmd: "closeThenOpen"; index: number; file: string; mode: string; via?: Via }
+  /** Start openFileAsync and answer at once with its number; `settle` answers when it has opened. */
+  | { cmd: "openAsync"; file: string; mode: string; options?: Record<string, unknown> }
+  | { cmd: "settle"; pending: number }
+  /** openFileAsync(file, asyncMode), then one microtask later a patched new File(file, syncMode); both kept open. */
+  | { cmd: "asyncThenSync"; file: string; asyncMode: string; syncMode: string }
   /** Close, reply, then block the thread for good (as a worker terminated right after a close). */
   | { cmd: "closeAndHang"; index: number }
   | { cmd: "swmr"; index: number }
