@@ -20,7 +20,8 @@ import {
 } from "../src/native/flock.js";
 import { makeH5, tempDir } from "./support/files.js";
 
-const PYTHON = "/usr/bin/python3";
+// Debian's python (python3-h5py); the python3 on PATH may be another one without h5py.
+const PYTHON = process.env.H5TS_TEST_PYTHON || "/usr/bin/python3";
 const MODULE = fileURLToPath(new URL("../src/native/flock.js", import.meta.url));
 
 // Opens `path` with h5py in each mode given; "hold" as the last argument keeps the last
@@ -49,10 +50,12 @@ for i, mode in enumerate(modes):
     if not hold: print("OK", mode, flush=True)
 `;
 
-function h5pyAvailable(): string | undefined {
+function nativeToolsMissing(): string | undefined {
   if (!existsSync(PYTHON)) return `${PYTHON} not found (apt-get install python3-h5py)`;
   const r = spawnSync(PYTHON, ["-c", "import h5py"], { encoding: "utf8" });
   if (r.status !== 0) return `${PYTHON} cannot import h5py (apt-get install python3-h5py): ${r.stderr.trim().split("\n").pop()}`;
+  const dump = spawnSync("h5dump", ["--version"], { encoding: "utf8" });
+  if (dump.error || dump.status !== 0) return "h5dump not found (apt-get install hdf5-tools)";
   return undefined;
 }
 
@@ -105,6 +108,15 @@ function hold(path: string, kind: "shared" | "exclusive"): NativeFileLock {
   return r.lock;
 }
 
+/** Skips (saying why) where the layer is off here; in CI (CI set) that is a failure. */
+function needNative(ctx: Mocha.Context): void {
+  const state = nativeLocking();
+  if (state.enabled) return;
+  if (process.env.CI) throw new Error(`the native flock layer is off in CI: ${state.reason}`);
+  console.log(`      skipped: native flock layer off: ${state.reason}`);
+  ctx.skip();
+}
+
 describe("native flock layer", function () {
   let tmp: ReturnType<typeof tempDir>;
   let file: string;
@@ -117,6 +129,7 @@ describe("native flock layer", function () {
   after(() => tmp?.cleanup());
 
   it("is on here, through koffi", function () {
+    needNative(this);
     expect(nativeLocking()).to.deep.equal({ enabled: true, backend: "koffi" });
   });
 
@@ -130,6 +143,7 @@ describe("native flock layer", function () {
   });
 
   it("tryFlock: two descriptors of one process conflict; unflock and close release; bad fd throws EBADF", function () {
+    needNative(this);
     const a = openSync(file, "r");
     const b = openSync(file, "r");
     try {
@@ -148,6 +162,7 @@ describe("native flock layer", function () {
   });
 
   it("nativeHolders shows our own lock (self), and NativeFileLock.holders() leaves it out", function () {
+    needNative(this);
     const lock = hold(file, "exclusive");
     try {
       const all = nativeHolders(file);
@@ -190,6 +205,7 @@ describe("native flock layer", function () {
   });
 
   it("w: the descriptor is opened (creating the file) before h5wasm would truncate it; r on a missing file locks nothing", function () {
+    needNative(this);
     const missing = join(tmp.dir, "new.h5");
     const r = NativeFileLock.open(missing, "exclusive", { create: true });
     expect(r.lock?.created).to.equal(true);
@@ -201,6 +217,7 @@ describe("native flock layer", function () {
   });
 
   it("relax: exclusive -> shared lets readers in, -> none lets everyone in", function () {
+    needNative(this);
     const lock = hold(file, "exclusive");
     const fd = openSync(file, "r");
     try {
@@ -218,6 +235,7 @@ describe("native flock layer", function () {
   });
 
   it("works in worker threads: a worker's lock excludes the main thread's descriptor and shows as this pid", async function () {
+    needNative(this);
     const code = `
       import { parentPort, workerData } from "node:worker_threads";
       const m = await import(workerData.module);
@@ -249,7 +267,8 @@ describe("native flock layer", function () {
 
   describe("against h5py and h5dump", function () {
     before(function () {
-      const why = h5pyAvailable();
+      needNative(this);
+      const why = nativeToolsMissing();
       if (why) {
         console.log(`      skipped: ${why}`);
         this.skip();
@@ -378,7 +397,7 @@ describe("native flock layer", function () {
     expect(existsSync(join(tmp.dir, "node_modules"))).to.equal(false);
     const r = spawnSync(process.execPath, [join(dir, "main.js"), file], {
       encoding: "utf8",
-      env: { ...process.env, NODE_PATH: "", NODE_DEBUG: "h5-threadsafe", HOME: dir },
+      env: { ...process.env, NODE_PATH: "", NODE_DEBUG: "h5-threadsafe", HOME: dir, H5TS_NATIVE_LOCK: "", HDF5_USE_FILE_LOCKING: "" },
     });
     expect(r.status, r.stderr).to.equal(0);
     const out = JSON.parse(r.stdout);
