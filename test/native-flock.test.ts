@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import {
+  ignoresDisabledLocks,
   NativeFileLock,
   nativeHolders,
   nativeLocking,
@@ -173,6 +174,34 @@ describe("native flock layer", function () {
     }
     expect(nativeHolders(file)).to.deep.equal([]);
     lock.close(); // idempotent
+  });
+
+  it("the lock's descriptor is not inherited by child processes (close-on-exec)", function () {
+    needNative(this);
+    const lock = hold(file, "exclusive");
+    try {
+      const r = spawnSync("/bin/sh", ["-c", "for f in /proc/$$/fd/*; do readlink \"$f\"; done"], { encoding: "utf8" });
+      expect(r.stdout).to.not.include(file);
+      expect(lock.holders()).to.deep.equal([]);
+    } finally {
+      lock.close();
+    }
+  });
+
+  it("ENOSYS (flock disabled on the file system) is ignored unless HDF5_USE_FILE_LOCKING is TRUE or 1, as in HDF5", function () {
+    const saved = process.env.HDF5_USE_FILE_LOCKING;
+    try {
+      const seen: Record<string, boolean> = {};
+      for (const v of [undefined, "BEST_EFFORT", "TRUE", "1", "true"]) {
+        if (v === undefined) delete process.env.HDF5_USE_FILE_LOCKING;
+        else process.env.HDF5_USE_FILE_LOCKING = v;
+        seen[String(v)] = ignoresDisabledLocks();
+      }
+      expect(seen).to.deep.equal({ undefined: true, BEST_EFFORT: true, TRUE: false, "1": false, true: true });
+    } finally {
+      if (saved === undefined) delete process.env.HDF5_USE_FILE_LOCKING;
+      else process.env.HDF5_USE_FILE_LOCKING = saved;
+    }
   });
 
   it("parses /proc/locks without throwing on odd lines", function () {

@@ -130,6 +130,17 @@ export function hdf5LockingEnv(): "off" | "on" | "unset" {
   return "unset";
 }
 
+/**
+ * Whether a file system without flock (ENOSYS, e.g. Lustre mounted without flock) is
+ * ignored, as HDF5 does (H5FDsec2.c H5FD__init_package + H5FD__sec2_lock): yes unless
+ * HDF5_USE_FILE_LOCKING is exactly "TRUE" or "1" (the configure default, best-effort,
+ * ignores it; Debian's build uses that default).
+ */
+export function ignoresDisabledLocks(): boolean {
+  const v = process.env.HDF5_USE_FILE_LOCKING;
+  return !(v === "TRUE" || v === "1");
+}
+
 /** Our own switch: H5TS_NATIVE_LOCK=0|false|off|no turns the layer off. */
 function ourEnvOff(): boolean {
   const v = process.env.H5TS_NATIVE_LOCK;
@@ -345,6 +356,7 @@ export class NativeFileLock {
   #fd: number;
   #kind: FlockKind | "none";
   #held = false;
+  #unsupported: string | undefined;
 
   private constructor(
     fd: number,
@@ -418,8 +430,23 @@ export class NativeFileLock {
   tryAcquire(): boolean {
     if (this.#fd < 0) throw new Error("NativeFileLock is closed");
     if (this.#held || this.#kind === "none") return true;
-    this.#held = tryFlock(this.#fd, this.#kind);
+    try {
+      this.#held = tryFlock(this.#fd, this.#kind);
+    } catch (err) {
+      // As HDF5's best effort: flock disabled on this file system is no error. (Not
+      // exercised by the tests: no such file system here.)
+      if ((err as NodeJS.ErrnoException).code !== "ENOSYS" || !ignoresDisabledLocks()) throw err;
+      this.#unsupported = `flock is not supported on the file system of ${this.path} (ENOSYS)`;
+      debug("native flock layer: %s; going on without it, as HDF5 does", this.#unsupported);
+      this.#kind = "none";
+      this.#held = true;
+    }
     return this.#held;
+  }
+
+  /** Set when flock returned ENOSYS and was ignored (HDF5's best effort): nothing is held. */
+  get unsupported(): string | undefined {
+    return this.#unsupported;
   }
 
   /** The native holders in the way (other descriptors; our own is left out). */
@@ -440,7 +467,7 @@ export class NativeFileLock {
    * cannot conflict; an upgrade is refused (a failed conversion would drop the lock).
    */
   relax(to: "shared" | "none"): void {
-    if (this.#fd < 0 || !this.#held) return;
+    if (this.#fd < 0 || !this.#held || this.#kind === "none") return;
     if (to === "none") {
       unflock(this.#fd);
       this.#kind = "none";
