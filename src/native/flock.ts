@@ -36,7 +36,8 @@
 //   exact strcmp: lower-case "false" does NOT turn HDF5's locking off, so it does not
 //   turn ours off either. H5FDsec2.c H5FD__init_package(): "BEST_EFFORT" -> ignore
 //   ENOSYS, "TRUE"/"1" -> do not ignore it. The env var overrides H5Pset_file_locking.
-//   (BEST_EFFORT and H5Pset_file_locking exist since 1.10.7 / 1.12.1.)
+//   (BEST_EFFORT and H5Pset_file_locking are in 1.10.8; older releases, not read here,
+//   may lack them: there only "FALSE" switched locking off.)
 //
 // This module therefore maps h5wasm modes as HDF5 does (nativePlan below):
 //   r, Sr -> shared;  a, w -> exclusive, taken BEFORE h5wasm opens (w truncates);
