@@ -37,7 +37,7 @@
 //   turn ours off either. H5FDsec2.c H5FD__init_package(): "BEST_EFFORT" -> ignore
 //   ENOSYS, "TRUE"/"1" -> do not ignore it. The env var overrides H5Pset_file_locking.
 //   (BEST_EFFORT and H5Pset_file_locking are in 1.10.8; older releases, not read here,
-//   may lack them: there only "FALSE" switched locking off.)
+//   may parse the variable differently.)
 //
 // This module therefore maps h5wasm modes as HDF5 does (nativePlan below):
 //   r, Sr -> shared;  a, w -> exclusive, taken BEFORE h5wasm opens (w truncates);
