@@ -16,6 +16,8 @@ export interface HolderInfo {
   since: number;
   /** false when the holder is known to be gone (its record is reaped on sight). */
   alive: boolean;
+  /** A native HDF5 program's command (from /proc/locks): it holds the data file's flock, not a record. */
+  command?: string;
 }
 
 export class H5TSError extends Error {
@@ -28,6 +30,7 @@ export class H5TSError extends Error {
 }
 
 export function describeHolder(h: HolderInfo): string {
+  if (h.command !== undefined) return `${h.mode} (native flock) by ${h.command} (${h.pid > 0 ? `pid ${h.pid}` : "pid not visible here"})`;
   const who = h.threadId ? `pid ${h.pid} thread ${h.threadId} (tid ${h.tid})` : `pid ${h.pid}`;
   return `${h.mode} by ${who} on ${h.host} since ${new Date(h.since).toISOString()}${h.alive ? "" : " (gone)"}`;
 }

@@ -11,7 +11,10 @@ import type { HeldLock } from "./lock/held-lock.js";
 import { combine, covers, relaxes, type LockMode } from "./lock/modes.js";
 import type { LockOptions } from "./lock/options.js";
 import { canonicalPath } from "./lock/path.js";
-import { Acquisition, acquireSync } from "./lock/wait.js";
+import { removeEmptyFile } from "./native/flock.js";
+import { Acquisition } from "./lock/wait.js";
+import type { NativeFileLock } from "./native/flock.js";
+import { dataFileGate, flockKindOf, lockCreated } from "./native/gate.js";
 import { countOpenThread } from "./process/signals.js";
 
 export type H5File = InstanceType<typeof h5.File>;
@@ -71,6 +74,8 @@ export interface ShareRequest {
 
 interface OpenFile {
   lock: HeldLock;
+  /** The flock on the data file that goes with the lock (none: a SWMR writer, or the native layer off). */
+  native?: NativeFileLock;
   shares: Set<Share>;
   /**
    * The h5wasm mode of the thread's first handle that HDF5 opened: HDF5 keeps the file
@@ -85,9 +90,14 @@ interface OpenFile {
   asked?: LockMode;
 }
 
-/** An asynchronous request of this thread still waiting for a file's lock. */
-interface Pending {
+/** A request for a file's lock, with the flock it takes on the data file once granted. */
+interface Request {
   acquisition: Acquisition;
+  native?: NativeFileLock;
+}
+
+/** An asynchronous request of this thread still waiting for a file's lock. */
+interface Pending extends Request {
   /** Settles once it holds, failed, or was taken over by a synchronous open. */
   settled: Promise<unknown>;
 }
@@ -117,12 +127,15 @@ export class OpenFiles implements FileRegistry {
     let file = this.#files.get(req.path);
     if (!file) {
       const pending = this.#pending.get(req.path);
-      const lock = pending ? this.#takeOver(pending, req) : acquireSync(req.path, req.lock, req.options);
-      file = { lock, shares: new Set() };
+      const request = pending ? this.#takeOver(pending, req) : this.#request(req, req.lock);
+      file = { lock: request.acquisition.runSync(), native: request.native, shares: new Set() };
       this.#files.set(req.path, file);
     } else if (this.#acceptable(file, req)) {
       const need = combine([file.lock.mode, req.lock])!;
-      if (need !== file.lock.mode) this.#replace(file, acquireSync(req.path, need, req.options));
+      if (need !== file.lock.mode) {
+        const request = this.#request(req, need, file);
+        this.#replace(file, request.acquisition.runSync(), request);
+      }
     }
     return this.#attach(file, req.path, req.lock);
   }
@@ -135,10 +148,14 @@ export class OpenFiles implements FileRegistry {
         if (!this.#acceptable(file, req)) return this.#attach(file, req.path, req.lock);
         const need = combine([file.lock.mode, req.lock])!;
         if (need === file.lock.mode) return this.#attach(file, req.path, req.lock);
-        const lock = await new Acquisition(req.path, need, req.options).run();
+        const request = this.#request(req, need, file);
+        const lock = await request.acquisition.run();
         // Meanwhile the thread may have closed the file, or taken at least as much.
-        if (this.#files.get(req.path) === file && !covers(file.lock.mode, need)) this.#replace(file, lock);
-        else lock.release(true);
+        if (this.#files.get(req.path) === file && !covers(file.lock.mode, need)) this.#replace(file, lock, request);
+        else {
+          request.native?.close();
+          lock.release(true);
+        }
         continue;
       }
       const pending = this.#pending.get(req.path);
@@ -151,15 +168,19 @@ export class OpenFiles implements FileRegistry {
   }
 
   async #acquirePending(req: ShareRequest): Promise<void> {
-    const acquisition = new Acquisition(req.path, req.lock, req.options);
-    const running = acquisition.run();
-    const pending: Pending = { acquisition, settled: running.catch(() => undefined) };
+    const request = this.#request(req, req.lock);
+    const running = request.acquisition.run();
+    const pending: Pending = { ...request, settled: running.catch(() => undefined) };
     this.#pending.set(req.path, pending);
     try {
       const lock = await running;
       const file = this.#files.get(req.path);
-      if (!file) this.#files.set(req.path, { lock, shares: new Set() });
-      else if (file.lock !== lock) lock.release(true); // never so today: a synchronous open takes over instead
+      if (!file) this.#files.set(req.path, { lock, native: request.native, shares: new Set() });
+      else if (file.lock !== lock) {
+        // Taken over after it held (the synchronous open needed more): give it back.
+        if (file.native !== request.native) request.native?.close();
+        lock.release(true);
+      }
     } catch (e) {
       if (!(e instanceof TakenOver)) throw e;
     } finally {
@@ -172,14 +193,28 @@ export class OpenFiles implements FileRegistry {
    * it must not wait behind it (nothing would move it on while the thread is blocked). It
    * finishes that request itself, or, needing a stronger lock, takes its place in line.
    */
-  #takeOver(pending: Pending, req: ShareRequest): HeldLock {
+  #takeOver(pending: Pending, req: ShareRequest): Request {
     this.#pending.delete(req.path);
     const { acquisition } = pending;
     const need = combine([acquisition.mode, req.lock])!;
-    if (need === acquisition.mode && !acquisition.failed) return acquisition.runSync();
-    const since = acquisition.since;
+    if (need === acquisition.mode && !acquisition.failed) return pending;
     acquisition.cancel(new TakenOver());
-    return new Acquisition(req.path, need, req.options, acquisition.failed ? undefined : since).runSync();
+    return this.#request(req, need, undefined, acquisition.failed ? undefined : acquisition.since);
+  }
+
+  /**
+   * A request for `need` on the file, gated by the data file's flock, unless the thread
+   * already holds one that serves (a second descriptor of its own would conflict with it).
+   */
+  #request(req: ShareRequest, need: LockMode, current?: OpenFile, since?: number): Request {
+    const kind = flockKindOf(need);
+    let gate;
+    if (kind && (!current?.native || current.native.kind !== kind)) {
+      current?.native?.close(); // shared to exclusive: HDF5 accepts no such reopen, but never deadlock on our own flock
+      if (current) current.native = undefined;
+      gate = dataFileGate(req.path, need, req.mode === "w");
+    }
+    return { acquisition: new Acquisition(req.path, need, { ...req.options, since, gate }), native: gate?.lock };
   }
 
   /** Whether HDF5 accepts the reopen; when not: EREOPEN if strict, else false (HDF5 will refuse it). */
@@ -197,11 +232,15 @@ export class OpenFiles implements FileRegistry {
     return share;
   }
 
-  /** The thread's lock on a file becomes `lock` (taken while the old one still held). */
-  #replace(file: OpenFile, lock: HeldLock): void {
+  /** The thread's lock on a file becomes `lock` (taken while the old one still held), with the request's flock if it took one. */
+  #replace(file: OpenFile, lock: HeldLock, request: Request): void {
     debug("tighten %s %s -> %s", lock.path, file.lock.mode, lock.mode);
     const old = file.lock;
     file.lock = lock;
+    if (request.native) {
+      file.native?.close();
+      file.native = request.native;
+    }
     old.release(true);
   }
 
@@ -215,7 +254,10 @@ export class OpenFiles implements FileRegistry {
     if (!file || !file.shares.delete(share)) return;
     if (file.shares.size === 0) {
       this.#files.delete(share.path);
-      file.lock.release(failed && file.first === undefined);
+      const never = failed && file.first === undefined; // no handle was ever opened: leave nothing
+      if (never && file.native?.created) removeEmptyFile(share.path); // made only to be locked before `w`
+      file.native?.close(); // the data file's flock first: the record lock is what Node waiters watch
+      file.lock.release(never);
     } else this.#follow(file);
   }
 
@@ -232,7 +274,13 @@ export class OpenFiles implements FileRegistry {
   // It relaxes to that (after a failed open, or start_swmr_write), never below.
   #follow(file: OpenFile): void {
     const required = combine([file.asked, ...[...file.shares].filter((s) => s.fileId === undefined).map((s) => s.lock)]);
-    if (required && required !== file.lock.mode && relaxes(file.lock.mode, required)) file.lock.relaxTo(required);
+    if (!required || required === file.lock.mode || !relaxes(file.lock.mode, required)) return;
+    file.lock.relaxTo(required);
+    const kind = flockKindOf(required);
+    if (!kind) {
+      file.native?.close(); // a SWMR writer holds no flock, as in HDF5
+      file.native = undefined;
+    } else if (kind === "shared" && file.native?.kind === "exclusive") file.native.relax("shared");
   }
 
   // --- handles ---
@@ -243,11 +291,13 @@ export class OpenFiles implements FileRegistry {
     if (this.#byId.size === 0) countOpenThread(true);
     this.#byId.set(fileId, share);
     const open = this.#files.get(share.path)!;
+    if (open.first === undefined && !open.native) open.native = lockCreated(share.path, open.lock.mode); // HDF5 made the file just now
     open.first ??= mode;
     open.asked = combine([open.asked, share.lock]);
     if (!covers(open.lock.mode, open.asked!)) {
       // HDF5 accepted a reopen that the measured table says it refuses: hold what it asked, late.
-      this.#replace(open, acquireSync(share.path, combine([open.lock.mode, open.asked])!));
+      const request = this.#request({ path: share.path, lock: open.asked!, mode }, combine([open.lock.mode, open.asked])!, open);
+      this.#replace(open, request.acquisition.runSync(), request);
     }
   }
 

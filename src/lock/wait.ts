@@ -1,9 +1,10 @@
 // Taking a lock: the waiting policy (when to look again, when to give up, when to warn)
-// and the one loop that drives an attempt, run by a synchronous driver (File's
-// constructor is synchronous) and an asynchronous one.
+// and the one loop that drives an attempt (and then an optional gate: the data file's own
+// OS lock), run by a synchronous driver (File's constructor is synchronous) and an
+// asynchronous one.
 
 import { debug } from "../debug.js";
-import { LockTimeoutError, describeHolder } from "../errors.js";
+import { LockTimeoutError, describeHolder, type HolderInfo } from "../errors.js";
 import { Attempt } from "./attempt.js";
 import type { HeldLock } from "./held-lock.js";
 import type { LockMode } from "./modes.js";
@@ -28,23 +29,23 @@ class WaitPolicy {
   ) {}
 
   /** The next pause: short at first, as the hand-off between processes depends on it, then backing off. */
-  nextDelay(): number {
-    const d = this.attempt.standingBack ? Math.max(this.#delay, BEHIND_DELAY_MS) : this.#delay;
+  nextDelay(behind = false): number {
+    const d = behind ? Math.max(this.#delay, BEHIND_DELAY_MS) : this.#delay;
     this.#delay = Math.min(this.#delay * 2, MAX_DELAY_MS);
     return d;
   }
 
-  /** Throws LockTimeoutError once the wait passes timeoutMs; warns once past warnAfterMs. */
-  check(): void {
+  /** Throws LockTimeoutError once the wait passes timeoutMs; warns once past warnAfterMs. `holders`: who is in the way. */
+  check(holders: () => HolderInfo[]): void {
     const waited = performance.now() - this.started;
     const { path, mode } = this.attempt;
     if (waited >= this.options.timeoutMs) {
       debug("timeout %s %s after %d ms", path, mode, Math.round(waited));
-      throw new LockTimeoutError(path, mode, this.attempt.holders(), waited);
+      throw new LockTimeoutError(path, mode, holders(), waited);
     }
     if (!this.#warned && waited >= this.options.warnAfterMs) {
       this.#warned = true;
-      const list = this.attempt.holders().map(describeHolder).join("; ");
+      const list = holders().map(describeHolder).join("; ");
       const warning = Object.assign(new Error(`waiting ${Math.round(waited / 1000)} s for a ${mode} lock on ${path}: held ${list}`), {
         name: "H5ThreadsafeWarning",
         code: "H5TS_LONG_WAIT",
@@ -61,26 +62,55 @@ interface Pause {
   seen: number;
 }
 
-/** The one loop: steps the attempt until it holds, pausing between steps; gives everything back on any error or when given up. */
-function* take(attempt: Attempt): Generator<Pause, HeldLock> {
+/**
+ * A second condition that a granted lock must meet before it counts as taken, polled with
+ * the same policy: the OS lock on the data file itself, which native programs take
+ * (src/native/gate.ts).
+ */
+export interface Gate {
+  /** One non-blocking try; true once passed. */
+  tryPass(): boolean;
+  /** Who stands in the way, for the long-wait warning and the timeout error. */
+  blockers(): HolderInfo[];
+  /** Given up (an error, a timeout, cancel): let go of whatever it holds. */
+  abandon(): void;
+}
+
+/** The one loop: steps the attempt until it holds and the gate is passed, pausing between steps; gives everything back on any error or when given up. */
+function* take(attempt: Attempt, gate: Gate | undefined): Generator<Pause, HeldLock> {
   let held: HeldLock | undefined;
+  let taken = false;
   try {
-    held = attempt.tryIdle();
-    if (held) return held;
     const policy = new WaitPolicy(attempt, attempt.options);
-    for (;;) {
+    held = attempt.tryIdle();
+    while (!held) {
       const seen = generation(); // read before looking: a release after it cuts the pause short
       held = attempt.step();
-      if (held) {
-        if (debug.enabled) debug("acquire %s %s after %d ms", attempt.path, attempt.mode, Math.round(performance.now() - policy.started));
-        return held;
-      }
-      policy.check();
-      yield { ms: policy.nextDelay(), seen };
+      if (held) break;
+      policy.check(() => attempt.holders());
+      yield { ms: policy.nextDelay(attempt.standingBack), seen };
     }
+    while (gate && !gate.tryPass()) {
+      policy.check(() => gate.blockers());
+      yield { ms: policy.nextDelay(), seen: generation() };
+    }
+    taken = true;
+    if (debug.enabled) debug("acquire %s %s after %d ms", attempt.path, attempt.mode, Math.round(performance.now() - policy.started));
+    return held;
   } finally {
-    if (!held) attempt.abandon(); // an error, a timeout, or cancel()
+    if (!taken) {
+      // An error, a timeout, or cancel(): nothing of it may stay.
+      if (held) held.release(true);
+      else attempt.abandon();
+      gate?.abandon();
+    }
   }
+}
+
+export interface AcquisitionOptions extends Partial<LockOptions> {
+  /** The place in line, when an earlier request's place is taken over (µs since the epoch). */
+  since?: number;
+  gate?: Gate;
 }
 
 /**
@@ -97,12 +127,12 @@ export class Acquisition {
   #held: HeldLock | undefined;
   #error: { error: unknown } | undefined;
 
-  /** `since`: the place in line, when an earlier request's place is taken over (µs). */
-  constructor(path: string, mode: LockMode, options?: Partial<LockOptions>, since?: number) {
+  constructor(path: string, mode: LockMode, options: AcquisitionOptions = {}) {
     this.path = path;
     this.mode = mode;
-    this.#attempt = new Attempt(path, mode, lockOptions(options), since);
-    this.#loop = take(this.#attempt);
+    const { since, gate, ...lock } = options;
+    this.#attempt = new Attempt(path, mode, lockOptions(lock), since);
+    this.#loop = take(this.#attempt, gate);
   }
 
   /** When the request began: its place in line. */

@@ -57,7 +57,7 @@
 // h5wasm's own descriptor carries no lock at all.
 // ---------------------------------------------------------------------------------------
 
-import { closeSync, constants as fsc, fstatSync, openSync, readFileSync, statSync } from "node:fs";
+import { closeSync, constants as fsc, fstatSync, openSync, readFileSync, statSync, unlinkSync } from "node:fs";
 import { createRequire } from "node:module";
 import { constants as osc } from "node:os";
 import { debuglog } from "node:util";
@@ -499,5 +499,14 @@ export class NativeFileLock {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+}
+
+/** Removes a file that this layer created empty (for `w`) when h5wasm's open then failed. */
+export function removeEmptyFile(path: string): void {
+  try {
+    if (statSync(path).size === 0) unlinkSync(path);
+  } catch {
+    // Gone, or not ours to remove: fine.
   }
 }

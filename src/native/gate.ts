@@ -1,0 +1,71 @@
+// The data file's own OS lock as a gate of the record lock (lock/wait.ts): once the record
+// lock is granted, flock(2) on the HDF5 file, as native HDF5 programs take it, so that
+// they and Node exclude each other. Shared for readers, exclusive for writers, none for a
+// SWMR writer (HDF5 holds none either once its open is done).
+
+import { hostname } from "node:os";
+import { debug } from "../debug.js";
+import type { HolderInfo } from "../errors.js";
+import type { LockMode } from "../lock/modes.js";
+import type { Gate } from "../lock/wait.js";
+import { NativeFileLock, type FlockKind } from "./flock.js";
+
+/** The flock a lock mode takes on the data file; undefined: none. */
+export function flockKindOf(mode: LockMode): FlockKind | undefined {
+  switch (mode) {
+    case "shared":
+    case "swmr-read":
+      return "shared";
+    case "exclusive":
+      return "exclusive";
+    case "swmr-write":
+      return undefined;
+  }
+}
+
+/** A gate holding a flock on the data file; `lock` is kept (and closed) with the record lock. */
+export interface DataFileGate extends Gate {
+  readonly lock: NativeFileLock;
+}
+
+/**
+ * The gate for taking `mode` on the data file at `path`; undefined where there is nothing
+ * to take: a SWMR writer, the layer off (HDF5_USE_FILE_LOCKING=FALSE, H5TS_NATIVE_LOCK=0,
+ * koffi missing: said once with NODE_DEBUG), or no file yet (it is locked once HDF5 has
+ * made it: lockCreated). `create`: make the file first, so that it is locked before
+ * h5wasm's `w` truncates it.
+ */
+export function dataFileGate(path: string, mode: LockMode, create: boolean): DataFileGate | undefined {
+  const kind = flockKindOf(mode);
+  if (!kind) return undefined;
+  const opened = NativeFileLock.open(path, kind, { create });
+  if (!opened.lock) {
+    if (debug.enabled) debug("no native lock on %s: %s", path, opened.reason);
+    return undefined;
+  }
+  const lock = opened.lock;
+  return {
+    lock,
+    tryPass: () => lock.tryAcquire(),
+    blockers: () => lock.holders().map(toHolderInfo),
+    abandon: () => lock.close(),
+  };
+}
+
+/**
+ * The flock of a file that HDF5 created just now (it did not exist when the record lock was
+ * taken). One try: a native program that opened the new file in between keeps it, and
+ * this handle goes on without the native lock (said with NODE_DEBUG).
+ */
+export function lockCreated(path: string, mode: LockMode): NativeFileLock | undefined {
+  const gate = dataFileGate(path, mode, false);
+  if (!gate) return undefined;
+  if (gate.tryPass()) return gate.lock;
+  debug("no native lock on %s: a native program took the new file first", path);
+  gate.abandon();
+  return undefined;
+}
+
+function toHolderInfo(h: { pid: number; command: string; mode: FlockKind }): HolderInfo {
+  return { mode: h.mode === "exclusive" ? "exclusive" : "shared", host: hostname(), pid: h.pid, tid: h.pid, threadId: 0, since: 0, alive: true, command: h.command };
+}
