@@ -67,6 +67,19 @@ describe("torture oracle", function () {
     expect(violations[0].message).to.match(/A held exclusive .* while B held shared/);
   });
 
+  it("an r handle holds shared also beside an Sr of its thread: a SWMR writer elsewhere meanwhile is reported", function () {
+    const a: [number, Ev][] = [
+      [1000, { k: "open", h: 1, task: 0, f: "main", m: "Sr", via: "patch", sc: "nested" }],
+      [1010, { k: "opened", h: 1 }],
+      [1100, { k: "open", h: 2, task: 0, f: "main", m: "r", via: "patch", sc: "nested" }],
+      [1110, { k: "opened", h: 2 }],
+      [3000, { k: "close", h: 2 }],
+      [3100, { k: "close", h: 1 }],
+    ];
+    const { violations } = oracle({ actors: [actor("A", a), actor("B", session(1, "Sa", 2000, 2500)), actor("C", session(1, "Sa", 3050, 3500))] });
+    expect(violations.map((v) => v.actors)).to.deep.equal([["A", "B"]]);
+  });
+
   it("reports a refused open the thread's own handles do not explain, and only that one", function () {
     const refused = (h: number, m: "a" | "r", at: number, f: "main" | "crash" = "main"): [number, Ev][] => [
       [at, { k: "open", h, task: 0, f, m, via: "explicit", sc: "single" }],

@@ -8,10 +8,8 @@
 //   table of DESIGN.md (copied here, not imported: the oracle must not trust the code it
 //   checks). A thread's hold is what HDF5 has open in that thread, modelled from its log:
 //   * a reader handle holds its mode (r: shared, Sr: swmr-read) from the moment its open
-//     returned to the moment its close was called; when the thread also has an Sr handle
-//     open on the file, its readers count as swmr-read (HDF5 shares one instance per
-//     thread, and an r joined to an Sr instance reads as a SWMR reader; the weaker mode
-//     is taken so as never to report what did not happen);
+//     returned to the moment its close was called (also an r that joined an Sr in its
+//     thread: by the table, a thread with an r handle open refuses SWMR writers);
 //   * once a writer handle (a, w, Sa) opened, the thread's HDF5 instance has the file
 //     open for writing until the last handle of that thread on the file closes, whatever
 //     the handles' modes: HDF5 keeps the file open read-write for a read-only handle that
@@ -144,8 +142,7 @@ interface Pending {
 }
 
 interface Instance {
-  hasSr: boolean;
-  writer?: { t: number; mode: LockMode; h: number; m: H5Mode };
+  writer?: { t: number; mode: LockMode; h: number; m: H5Mode; note: string };
   swmrAt?: number;
   readers: { mode: LockMode; start: number; end: number; h: number; m: H5Mode }[];
 }
@@ -195,7 +192,7 @@ export function oracle(input: OracleInput): { violations: Violation[]; stats: St
       }
       const w = inst.writer;
       if (w) {
-        const what = `${w.m} handle #${w.h} and the handles of its instance`;
+        const what = `${w.m} handle #${w.h}${w.note} and the handles of its instance`;
         if (inst.swmrAt !== undefined && w.mode === "exclusive" && inst.swmrAt > w.t) {
           segments.push({ actor: a.actor, file, mode: "exclusive", start: w.t, end: inst.swmrAt, what });
           segments.push({ actor: a.actor, file, mode: "swmr-write", start: inst.swmrAt, end, what: `${what} after start_swmr_write` });
@@ -203,10 +200,7 @@ export function oracle(input: OracleInput): { violations: Violation[]; stats: St
           segments.push({ actor: a.actor, file, mode: inst.swmrAt !== undefined ? "swmr-write" : w.mode, start: w.t, end, what });
         }
       }
-      for (const r of inst.readers) {
-        const mode = inst.hasSr ? "swmr-read" : r.mode;
-        segments.push({ actor: a.actor, file, mode, start: r.start, end: r.end, what: `${r.m} handle #${r.h}` });
-      }
+      for (const r of inst.readers) segments.push({ actor: a.actor, file, mode: r.mode, start: r.start, end: r.end, what: `${r.m} handle #${r.h}` });
     };
 
     for (const ev of a.events) {
@@ -229,9 +223,13 @@ export function oracle(input: OracleInput): { violations: Violation[]; stats: St
           stats.opens[p.m] = (stats.opens[p.m] ?? 0) + 1;
           stats.opensByVia[p.via] = (stats.opensByVia[p.via] ?? 0) + 1;
           stats.waitsMs.push((ev.t - p.t) / 1000);
-          s.inst ??= { hasSr: false, readers: [] };
-          if (p.m === "Sr") s.inst.hasSr = true;
-          if (isWriter(p.m) && !s.inst.writer) s.inst.writer = { t: ev.t, mode: lockOf(p.m), h: ev.h, m: p.m };
+          s.inst ??= { readers: [] };
+          if (isWriter(p.m) && !s.inst.writer) {
+            // Opened while another open of this thread on the file was still under way.
+            const beside = [...s.pending.keys()].map((h) => `#${h}`);
+            const note = beside.length ? `, opened while open ${beside.join(", ")} of this thread was pending` : "";
+            s.inst.writer = { t: ev.t, mode: lockOf(p.m), h: ev.h, m: p.m, note };
+          }
           break;
         }
         case "refused": {
@@ -265,7 +263,13 @@ export function oracle(input: OracleInput): { violations: Violation[]; stats: St
           if (ev.ok) {
             stats.swmrStarts++;
             if (s.inst?.writer && s.inst.swmrAt === undefined) s.inst.swmrAt = ev.t;
-          } else if (file !== "crash") {
+          } else if (file === "crash") {
+            stats.crashFileFailures++;
+          } else if (s.handles.size > 1) {
+            // Another handle of the thread (another task's Sa, say) shares the instance:
+            // HDF5's rules within one instance ("file already in SWMR writing mode").
+            stats.refusedExplained++;
+          } else {
             violations.push({
               kind: "refused-open",
               file,
