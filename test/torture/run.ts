@@ -338,7 +338,10 @@ export async function torture(options: Partial<TortureOptions> = {}): Promise<Re
     if (!stuck.length && now > endAtUs + (o.stuckMs + 20_000) * 1000) stuck.push(`the run did not end ${o.stuckMs / 1000 + 20} s after its time`);
     if (stuck.length) {
       const locks = FILE_KEYS.map(describeLock);
-      violations.push({ kind: "stuck", message: `${stuck.join("\n")}\nlock records now: ${locks.join("; ")}` });
+      const others = [...live]
+        .filter(([actor, a]) => !dead.has(actor) && !a.ended)
+        .flatMap(([actor, a]) => [...a.pending].map(([h, p]) => `${actor} #${h} ${p.f} "${p.m}" via ${p.via} (${p.sc}) ${((now - p.t) / 1e6).toFixed(1)} s`));
+      violations.push({ kind: "stuck", message: `${stuck.join("\n")}\nall pending opens: ${others.join("; ")}\nlock records now: ${locks.join("; ")}` });
       aborted = true;
       abortedAt = nowUs();
       for (const h of running) h.child.kill("SIGKILL");
