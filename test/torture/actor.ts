@@ -76,6 +76,8 @@ interface Handle {
 
 interface PerFile {
   handles: Set<Handle>;
+  /** Opens under way (any mode). */
+  opening: number;
   writerOpens: number;
   /** Taint units held for this file (released when no handle is left). */
   taint: number;
@@ -85,9 +87,9 @@ interface PerFile {
 }
 
 const perFile: Record<FileKey, PerFile> = {
-  main: { handles: new Set(), writerOpens: 0, taint: 0, swmr: false, mutex: Promise.resolve() },
-  w: { handles: new Set(), writerOpens: 0, taint: 0, swmr: false, mutex: Promise.resolve() },
-  crash: { handles: new Set(), writerOpens: 0, taint: 0, swmr: false, mutex: Promise.resolve() },
+  main: { handles: new Set(), opening: 0, writerOpens: 0, taint: 0, swmr: false, mutex: Promise.resolve() },
+  w: { handles: new Set(), opening: 0, writerOpens: 0, taint: 0, swmr: false, mutex: Promise.resolve() },
+  crash: { handles: new Set(), opening: 0, writerOpens: 0, taint: 0, swmr: false, mutex: Promise.resolve() },
 };
 
 let handleSeq = 0;
@@ -111,18 +113,27 @@ const firstLine = (e: unknown) => String((e as Error)?.message ?? e).split("\n")
  * Opens `key` in `mode` by `via`. For every way but "async" the open happens synchronously
  * inside this call (before its promise is returned), unless the host froze this actor.
  */
-async function open(task: number, sc: Scenario, key: FileKey, mode: H5Mode, via: Via, libver?: "v110"): Promise<Handle | undefined> {
+async function open(task: number, sc: Scenario, key: FileKey, mode: H5Mode, asked: Via, libver?: "v110"): Promise<Handle | undefined> {
   const s = perFile[key];
+  // A synchronous wait stops the whole thread: one that holds another file meanwhile (in
+  // another task) would deadlock with a thread that holds this file and waits for that
+  // one, as any program would. The lock cannot help it; the test does not do it.
+  const holdsOther = (Object.keys(perFile) as FileKey[]).some((k) => k !== key && (perFile[k].handles.size > 0 || perFile[k].opening > 0));
+  const via: Via = asked !== "async" && holdsOther ? "async" : asked;
   const risky = isWriterMode(mode) && key !== "crash";
   if (risky) {
-    while (!tryTaint()) await sleep(2);
+    // Already tainted for this file: no fault waits for us to drop it (waiting for the
+    // freeze to end would only make the fault wait for us in turn).
+    if (s.taint > 0) Atomics.add(ctl, TAINT, 1);
+    else while (!tryTaint()) await sleep(2);
     s.taint++;
     s.writerOpens++;
   }
   const path = cfg.files[key];
   const options = libver ? { libver } : undefined;
   const h = ++handleSeq;
-  log({ k: "open", h, task, f: key, m: mode, via, sc });
+  log({ k: "open", h, task, f: key, m: mode, via, sc, ...(via !== asked ? { asked } : {}) });
+  s.opening++;
   let f: H5File | undefined;
   let error: unknown;
   try {
@@ -144,6 +155,7 @@ async function open(task: number, sc: Scenario, key: FileKey, mode: H5Mode, via:
     error = e;
   }
   const t = nowUs();
+  s.opening--;
   if (risky) s.writerOpens--;
   if (f && f.file_id >= 0n) {
     const hd: Handle = { h, key, mode, f };

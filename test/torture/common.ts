@@ -125,7 +125,7 @@ export const ctlSize = (workers: number) => 1 + 2 * workers;
  */
 export type LogEvent =
   | { t: number; k: "start"; actor: string; pid: number; threadId: number; seed: number }
-  | { t: number; k: "open"; h: number; task: number; f: FileKey; m: H5Mode; via: Via; sc: Scenario }
+  | { t: number; k: "open"; h: number; task: number; f: FileKey; m: H5Mode; via: Via; sc: Scenario; asked?: Via }
   | { t: number; k: "opened"; h: number }
   | { t: number; k: "refused"; h: number; code: string; msg?: string }
   | { t: number; k: "swmr"; h: number; ok: boolean }

@@ -8,8 +8,12 @@
 //   table of DESIGN.md (copied here, not imported: the oracle must not trust the code it
 //   checks). A thread's hold is what HDF5 has open in that thread, modelled from its log:
 //   * a reader handle holds its mode (r: shared, Sr: swmr-read) from the moment its open
-//     returned to the moment its close was called (also an r that joined an Sr in its
-//     thread: by the table, a thread with an r handle open refuses SWMR writers);
+//     returned to the moment its close was called; but an r that joined an instance its
+//     thread opened with Sr counts as swmr-read: HDF5 opens it within that SWMR-read
+//     instance, where it reads as a SWMR reader (DESIGN.md lets "r beside Sr" join, and
+//     the patch passes such a reopen to HDF5, which accepts it). An instance opened with
+//     r refuses a later Sr (HDF5's rule), and one opened by a writer is covered below,
+//     so bug 2's case (a, r, Sr, then close a) is still reported, by what HDF5 refuses;
 //   * once a writer handle (a, w, Sa) opened, the thread's HDF5 instance has the file
 //     open for writing until the last handle of that thread on the file closes, whatever
 //     the handles' modes: HDF5 keeps the file open read-write for a read-only handle that
@@ -142,6 +146,8 @@ interface Pending {
 }
 
 interface Instance {
+  /** Mode of the handle that opened the instance (the first to return). */
+  first: H5Mode;
   writer?: { t: number; mode: LockMode; h: number; m: H5Mode; note: string };
   swmrAt?: number;
   readers: { mode: LockMode; start: number; end: number; h: number; m: H5Mode }[];
@@ -200,7 +206,11 @@ export function oracle(input: OracleInput): { violations: Violation[]; stats: St
           segments.push({ actor: a.actor, file, mode: inst.swmrAt !== undefined ? "swmr-write" : w.mode, start: w.t, end, what });
         }
       }
-      for (const r of inst.readers) segments.push({ actor: a.actor, file, mode: r.mode, start: r.start, end: r.end, what: `${r.m} handle #${r.h}` });
+      for (const r of inst.readers) {
+        if (w && r.start >= w.t) continue; // inside the writer's hold, which says more
+        const mode = inst.first === "Sr" ? "swmr-read" : r.mode;
+        segments.push({ actor: a.actor, file, mode, start: r.start, end: r.end, what: `${r.m} handle #${r.h}${r.m !== inst.first ? ` (in an instance opened ${inst.first})` : ""}` });
+      }
     };
 
     for (const ev of a.events) {
@@ -223,7 +233,7 @@ export function oracle(input: OracleInput): { violations: Violation[]; stats: St
           stats.opens[p.m] = (stats.opens[p.m] ?? 0) + 1;
           stats.opensByVia[p.via] = (stats.opensByVia[p.via] ?? 0) + 1;
           stats.waitsMs.push((ev.t - p.t) / 1000);
-          s.inst ??= { readers: [] };
+          s.inst ??= { first: p.m, readers: [] };
           if (isWriter(p.m) && !s.inst.writer) {
             // Opened while another open of this thread on the file was still under way.
             const beside = [...s.pending.keys()].map((h) => `#${h}`);
