@@ -178,8 +178,9 @@ class StderrCounter {
       return;
     }
     if (!/^\s+(major:|minor:)/.test(line)) this.#flush();
-    if (line.startsWith("HDF5-DIAG")) this.hdf5++;
-    else if (/^\s+(major:|minor:)/.test(line) || line.trim() === "") return;
+    // Dumps of several threads share fd 2 and may interleave within a line.
+    if (line.includes("HDF5-DIAG")) this.hdf5++;
+    else if (/^\s+(major:|minor:)/.test(line) || /^\s*(:|line \d+ in .*|)\s*$/.test(line) || /#\d{3}: |hdf5-src/.test(line)) return;
     else if (line.includes("Warning")) this.warnings++;
     else if (line.includes("--trace-warnings")) return;
     else if (this.other.length < 30) this.other.push(line.slice(0, 300));
