@@ -377,7 +377,10 @@ export function oracle(input: OracleInput): { violations: Violation[]; stats: St
 
   // What other threads held while a refused open was under way: the likely explanation.
   for (const r of refusals) {
-    const during = segments.filter((s) => s.file === r.file && s.actor !== r.actor && s.start < r.to && s.end > r.from && !coexist(s.mode, r.mode));
+    // Those still held when the refusal came back first, then the latest to end.
+    const during = segments
+      .filter((s) => s.file === r.file && s.actor !== r.actor && s.start < r.to && s.end > r.from && !coexist(s.mode, r.mode))
+      .sort((x, y) => Number(y.end >= r.to) - Number(x.end >= r.to) || y.end - x.end);
     if (during.length) {
       r.v.message += `; meanwhile ${during
         .slice(0, 3)
