@@ -6,7 +6,7 @@
 import * as h5 from "h5wasm/node";
 import { debug } from "./debug.js";
 import { H5TSError } from "./errors.js";
-import { reopenAccepted } from "./h5wasm/access.js";
+import { lockModeOf, reopenAccepted } from "./h5wasm/access.js";
 import type { HeldLock } from "./lock/held-lock.js";
 import { combine, covers, relaxes, type LockMode } from "./lock/modes.js";
 import type { LockOptions } from "./lock/options.js";
@@ -78,16 +78,18 @@ interface OpenFile {
   native?: NativeFileLock;
   shares: Set<Share>;
   /**
-   * The h5wasm mode of the thread's first handle that HDF5 opened: HDF5 keeps the file
-   * open with that access until the thread's last handle of it closes.
+   * What HDF5 has open in this thread: all of the thread's handles of a file share one HDF5
+   * file object, opened with the access of the first handle (its h5wasm mode here) and kept
+   * until the last handle closes; `swmr` once start_swmr_write ran on it. Undefined while
+   * no handle is open yet (a lock taken ahead of the open, as openFileAsync does).
    */
-  first?: string;
-  /**
-   * The strongest lock that any handle opened since asked of HDF5 (start_swmr_write turns
-   * exclusive into swmr-write, as it does in HDF5). The lock never goes below it while
-   * any handle is open: HDF5 has not let go.
-   */
-  asked?: LockMode;
+  hdf5?: { first: string; swmr: boolean };
+}
+
+/** The lock that what HDF5 has open needs: the first open's, and start_swmr_write makes exclusive swmr-write. */
+function lockOfHdf5(hdf5: { first: string; swmr: boolean }): LockMode {
+  const lock = lockModeOf(hdf5.first)!;
+  return hdf5.swmr && lock === "exclusive" ? "swmr-write" : lock;
 }
 
 /** A request for a file's lock, with the flock it takes on the data file once granted. */
@@ -119,9 +121,9 @@ export class OpenFiles implements FileRegistry {
 
   /**
    * A share of this thread's lock on the file for a new handle, waiting for others where
-   * the thread holds nothing yet or holds less than the handle needs (never for itself). A
-   * reopen that HDF5 refuses in this thread gets a share that changes nothing (HDF5 then
-   * refuses it as it always did), or EREOPEN when `strict`.
+   * the thread holds nothing yet (never for itself). A reopen joins what HDF5 already has
+   * open, which it shares; one that HDF5 refuses in this thread gets a share that changes
+   * nothing (HDF5 then refuses it as it always did), or EREOPEN when `strict`.
    */
   claimSync(req: ShareRequest): Share {
     let file = this.#files.get(req.path);
@@ -130,12 +132,10 @@ export class OpenFiles implements FileRegistry {
       const request = pending ? this.#takeOver(pending, req) : this.#request(req, req.lock);
       file = { lock: request.acquisition.runSync(), native: request.native, shares: new Set() };
       this.#files.set(req.path, file);
-    } else if (this.#acceptable(file, req)) {
-      const need = combine([file.lock.mode, req.lock])!;
-      if (need !== file.lock.mode) {
-        const request = this.#request(req, need, file);
-        this.#replace(file, request.acquisition.runSync(), request);
-      }
+    } else if (this.#acceptable(file, req) && !file.hdf5 && !covers(file.lock.mode, req.lock)) {
+      const request = this.#retake(file, req);
+      file.lock = request.acquisition.runSync();
+      file.native = request.native;
     }
     return this.#attach(file, req.path, req.lock);
   }
@@ -145,22 +145,15 @@ export class OpenFiles implements FileRegistry {
     for (;;) {
       const file = this.#files.get(req.path);
       if (file) {
-        if (!this.#acceptable(file, req)) return this.#attach(file, req.path, req.lock);
-        const need = combine([file.lock.mode, req.lock])!;
-        if (need === file.lock.mode) return this.#attach(file, req.path, req.lock);
-        const request = this.#request(req, need, file);
-        const lock = await request.acquisition.run();
-        // Meanwhile the thread may have closed the file, or taken at least as much.
-        if (this.#files.get(req.path) === file && !covers(file.lock.mode, need)) this.#replace(file, lock, request);
-        else {
-          request.native?.close();
-          lock.release(true);
-        }
+        if (!this.#acceptable(file, req) || file.hdf5 || covers(file.lock.mode, req.lock)) return this.#attach(file, req.path, req.lock);
+        // Held ahead of an open that comes within this turn (openFileAsync opens as soon as
+        // it holds), but too weak for this one: look again once that open is done.
+        await new Promise((resolve) => setImmediate(resolve));
         continue;
       }
       const pending = this.#pending.get(req.path);
       if (pending) {
-        await pending.settled; // one request per file and thread: the rest join or tighten it
+        await pending.settled; // one request per file and thread: the rest join it
         continue;
       }
       await this.#acquirePending(req);
@@ -174,13 +167,13 @@ export class OpenFiles implements FileRegistry {
     this.#pending.set(req.path, pending);
     try {
       const lock = await running;
-      const file = this.#files.get(req.path);
-      if (!file) this.#files.set(req.path, { lock, native: request.native, shares: new Set() });
-      else if (file.lock !== lock) {
-        // Taken over after it held (the synchronous open needed more): give it back.
-        if (file.native !== request.native) request.native?.close();
+      // Taken over by a synchronous open meanwhile: that open owns the lock (and may have
+      // closed and let it go already); the caller looks again.
+      if (this.#pending.get(req.path) !== pending) return;
+      if (this.#files.has(req.path)) {
+        request.native?.close();
         lock.release(true);
-      }
+      } else this.#files.set(req.path, { lock, native: request.native, shares: new Set() });
     } catch (e) {
       if (!(e instanceof TakenOver)) throw e;
     } finally {
@@ -198,30 +191,41 @@ export class OpenFiles implements FileRegistry {
     const { acquisition } = pending;
     const need = combine([acquisition.mode, req.lock])!;
     if (need === acquisition.mode && !acquisition.failed) return pending;
-    acquisition.cancel(new TakenOver());
-    return this.#request(req, need, undefined, acquisition.failed ? undefined : acquisition.since);
+    if (acquisition.held) {
+      // It holds already (its continuation has not run yet): let go first, as #retake does;
+      // its flock would refuse ours.
+      pending.native?.close();
+      acquisition.held.release(true);
+    } else acquisition.cancel(new TakenOver());
+    return this.#request(req, need, acquisition.failed ? undefined : acquisition.since);
   }
 
   /**
-   * A request for `need` on the file, gated by the data file's flock, unless the thread
-   * already holds one that serves (a second descriptor of its own would conflict with it).
+   * A lock held ahead of any open (HDF5 has nothing open yet) that a new open needs
+   * stronger: let go and asked for again, keeping its place in line. Never a second request
+   * beside the first: it could stand back behind waiters that wait for the first.
    */
-  #request(req: ShareRequest, need: LockMode, current?: OpenFile, since?: number): Request {
-    const kind = flockKindOf(need);
-    let gate;
-    if (kind && (!current?.native || current.native.kind !== kind)) {
-      current?.native?.close(); // shared to exclusive: HDF5 accepts no such reopen, but never deadlock on our own flock
-      if (current) current.native = undefined;
-      gate = dataFileGate(req.path, need, req.mode === "w");
-    }
+  #retake(file: OpenFile, req: ShareRequest): Request {
+    const need = combine([file.lock.mode, req.lock])!;
+    debug("retake %s %s -> %s", req.path, file.lock.mode, need);
+    const since = file.lock.since;
+    file.native?.close();
+    file.native = undefined;
+    file.lock.release(true);
+    return this.#request(req, need, since);
+  }
+
+  /** A request for `need` on the file, gated by the data file's flock. */
+  #request(req: ShareRequest, need: LockMode, since?: number): Request {
+    const gate = dataFileGate(req.path, need, req.mode === "w");
     return { acquisition: new Acquisition(req.path, need, { ...req.options, since, gate }), native: gate?.lock };
   }
 
   /** Whether HDF5 accepts the reopen; when not: EREOPEN if strict, else false (HDF5 will refuse it). */
   #acceptable(file: OpenFile, req: ShareRequest): boolean {
-    if (file.first === undefined || reopenAccepted(file.first, req.mode)) return true;
+    if (!file.hdf5 || reopenAccepted(file.hdf5.first, req.mode)) return true;
     if (req.strict) {
-      throw new H5TSError("EREOPEN", `${req.path} is open in this thread as "${file.first}" (a ${file.lock.mode} lock); HDF5 refuses to open it again as "${req.mode}" in the same thread`);
+      throw new H5TSError("EREOPEN", `${req.path} is open in this thread as "${file.hdf5.first}" (a ${file.lock.mode} lock); HDF5 refuses to open it again as "${req.mode}" in the same thread`);
     }
     return false;
   }
@@ -230,18 +234,6 @@ export class OpenFiles implements FileRegistry {
     const share = new Share(this, path, lock);
     file.shares.add(share);
     return share;
-  }
-
-  /** The thread's lock on a file becomes `lock` (taken while the old one still held), with the request's flock if it took one. */
-  #replace(file: OpenFile, lock: HeldLock, request: Request): void {
-    debug("tighten %s %s -> %s", lock.path, file.lock.mode, lock.mode);
-    const old = file.lock;
-    file.lock = lock;
-    if (request.native) {
-      file.native?.close();
-      file.native = request.native;
-    }
-    old.release(true);
   }
 
   /** Called by Share.release. */
@@ -254,7 +246,7 @@ export class OpenFiles implements FileRegistry {
     if (!file || !file.shares.delete(share)) return;
     if (file.shares.size === 0) {
       this.#files.delete(share.path);
-      const never = failed && file.first === undefined; // no handle was ever opened: leave nothing
+      const never = failed && !file.hdf5; // no handle was ever opened: leave nothing
       if (never && file.native?.created) removeEmptyFile(share.path); // made only to be locked before `w`
       file.native?.close(); // the data file's flock first: the record lock is what Node waiters watch
       file.lock.release(never);
@@ -264,16 +256,15 @@ export class OpenFiles implements FileRegistry {
   /** start_swmr_write succeeded on a handle: HDF5 holds the file for SWMR writing now, not exclusively. */
   swmrWriteStarted(share: Share): void {
     const file = this.#files.get(share.path);
-    if (!file?.shares.has(share)) return;
-    for (const s of file.shares) if (s.lock === "exclusive" && s.fileId !== undefined) s.lock = "swmr-write";
-    if (file.asked === "exclusive") file.asked = "swmr-write";
+    if (!file?.shares.has(share) || !file.hdf5) return;
+    file.hdf5.swmr = true;
     this.#follow(file);
   }
 
-  // What the lock must refuse: what HDF5 was asked for, and what the opens in progress need.
-  // It relaxes to that (after a failed open, or start_swmr_write), never below.
+  // The lock needs what HDF5 has open or, before anything is open, what the opens in progress
+  // need. It relaxes to that (start_swmr_write, a failed open), never below.
   #follow(file: OpenFile): void {
-    const required = combine([file.asked, ...[...file.shares].filter((s) => s.fileId === undefined).map((s) => s.lock)]);
+    const required = file.hdf5 ? lockOfHdf5(file.hdf5) : combine([...file.shares].map((s) => s.lock));
     if (!required || required === file.lock.mode || !relaxes(file.lock.mode, required)) return;
     file.lock.relaxTo(required);
     const kind = flockKindOf(required);
@@ -291,13 +282,10 @@ export class OpenFiles implements FileRegistry {
     if (this.#byId.size === 0) countOpenThread(true);
     this.#byId.set(fileId, share);
     const open = this.#files.get(share.path)!;
-    if (open.first === undefined && !open.native) open.native = lockCreated(share.path, open.lock.mode); // HDF5 made the file just now
-    open.first ??= mode;
-    open.asked = combine([open.asked, share.lock]);
-    if (!covers(open.lock.mode, open.asked!)) {
-      // HDF5 accepted a reopen that the measured table says it refuses: hold what it asked, late.
-      const request = this.#request({ path: share.path, lock: open.asked!, mode }, combine([open.lock.mode, open.asked])!, open);
-      this.#replace(open, request.acquisition.runSync(), request);
+    if (!open.hdf5) {
+      open.hdf5 = { first: mode, swmr: false };
+      open.native ??= lockCreated(share.path, open.lock.mode); // HDF5 made the file just now
+      this.#follow(open); // the opens in progress no longer count: HDF5's open does
     }
   }
 

@@ -42,6 +42,11 @@ export class HeldLock {
     return this.#mode;
   }
 
+  /** When its request began (µs since the epoch): its place in line. */
+  get since(): number {
+    return this.#record.since;
+  }
+
   /** Changes the mode to one that lets more others in (never fewer: that would need to wait). */
   relaxTo(mode: LockMode): void {
     if (this.#released || mode === this.#mode) return;

@@ -144,6 +144,11 @@ export class Acquisition {
     return this.#held !== undefined || this.#error !== undefined;
   }
 
+  /** The lock, once it holds. */
+  get held(): HeldLock | undefined {
+    return this.#held;
+  }
+
   /** It ended without the lock (an error, a timeout, or cancel()). */
   get failed(): boolean {
     return this.#error !== undefined;

@@ -94,6 +94,7 @@ export interface Report {
   opens: Record<string, number>;
   opensByVia: Record<string, number>;
   refusedExplained: number;
+  swmrRefusedAlone: string[];
   crashFileFailures: number;
   swmrStarts: number;
   rmwAcked: number;
@@ -429,6 +430,7 @@ export async function torture(options: Partial<TortureOptions> = {}): Promise<Re
     opens: verdict.stats.opens,
     opensByVia: verdict.stats.opensByVia,
     refusedExplained: verdict.stats.refusedExplained,
+    swmrRefusedAlone: verdict.stats.swmrRefusedAlone,
     crashFileFailures: verdict.stats.crashFileFailures,
     swmrStarts: verdict.stats.swmrStarts,
     rmwAcked: verdict.stats.rmwAcked,
@@ -464,6 +466,7 @@ export function formatReport(r: Report, maxPerKind = 8): string {
     `  opens by way:  ${kv(r.opensByVia)}`,
     `  start_swmr_write ${r.swmrStarts}; read-modify-writes acknowledged ${r.rmwAcked}, unacknowledged ${r.rmwUnacked}; final counter ${r.finalCounter ?? "not read"}`,
     `  refusals explained by the thread's own handles ${r.refusedExplained}; crash-file failures (expected) ${r.crashFileFailures}`,
+    `  start_swmr_write refused by HDF5 on a handle alone in its thread (not a lock violation; see oracle.ts): ${r.swmrRefusedAlone.length}${r.swmrRefusedAlone.length ? ` (${r.swmrRefusedAlone.slice(0, 3).join("; ")}${r.swmrRefusedAlone.length > 3 ? "; ..." : ""})` : ""}`,
     `  waits (open call to return): n ${r.waitsMs.n}, p50 ${r.waitsMs.p50} ms, p99 ${r.waitsMs.p99} ms, max ${r.waitsMs.max} ms`,
     `  faults: terminate() ${r.faults.terminate}, SIGKILL ${r.faults.sigkill}, given up ${r.faults.skipped}; records of dead actors swept at the end ${r.deadRecordsSwept}`,
     `  stderr: ${r.stderr.hdf5Diagnostics} HDF5 diagnostic dump(s), ${r.stderr.warnings} warning(s), ${r.stderr.other.length} other line(s)`,
