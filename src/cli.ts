@@ -6,12 +6,14 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { describeHolder, type HolderInfo } from "./errors.js";
 import { clearGone, inspect, type LockState } from "./lock/inspect.js";
+import { nativeLocking } from "./native/flock.js";
 
 const HELP = `Usage: h5-threadsafe <command> [options] <file...>
 
 Commands:
   status <file...>   list the holders and waiters of each file's lock
-                     (mode, pid, thread, host, since, alive or gone)
+                     (mode, pid, thread, host, since, alive or gone), and native
+                     programs holding the file's flock (h5py, h5dump, ...)
   clear <file...>    remove the records of holders and waiters that are gone;
                      refuses while live ones hold the file, unless --force
 
@@ -28,7 +30,7 @@ Exit codes:
   0  status: every file is free; clear: nothing alive holds any file now
   1  an error (a message says which)
   2  bad usage
-  3  status: some file is held or waited for
+  3  status: some file is held or waited for (by Node or a native program)
   4  clear: some file still has live holders (not forced)
 `;
 
@@ -42,10 +44,14 @@ function line(kind: string, h: HolderInfo): string {
 }
 
 function printState(s: LockState): void {
-  const n = s.holders.length + s.waiters.length;
-  console.log(n === 0 ? `${s.path}: free` : `${s.path}: ${s.holders.length} holder(s), ${s.waiters.length} waiter(s)`);
+  const n = s.holders.length + s.waiters.length + s.native.length;
+  const native = s.native.length ? `, ${s.native.length} native holder(s)` : "";
+  console.log(n === 0 ? `${s.path}: free` : `${s.path}: ${s.holders.length} holder(s), ${s.waiters.length} waiter(s)${native}`);
   for (const h of s.holders) console.log(line("holder", h));
   for (const w of s.waiters) console.log(line("waiter", w));
+  for (const h of s.native) console.log(line("native", h));
+  const layer = nativeLocking();
+  if (!layer.enabled) console.log(`  (native flock layer off: ${layer.reason})`);
 }
 
 function main(argv: string[]): number {
@@ -86,7 +92,7 @@ function main(argv: string[]): number {
     const states = files.map((f) => inspect(f, options));
     if (values.json) console.log(JSON.stringify(states, null, 2));
     else states.forEach(printState);
-    return states.some((s) => s.holders.length + s.waiters.length > 0) ? 3 : 0;
+    return states.some((s) => s.holders.length + s.waiters.length + s.native.length > 0) ? 3 : 0;
   }
   let stuck = false;
   for (const f of files) {

@@ -2,8 +2,9 @@
 // of those that are gone. For the command line and the public API: it never takes a lock.
 
 import type { HolderInfo } from "../errors.js";
+import { nativeHolders } from "../native/flock.js";
 import { listRecords, lockDirsFor, readState, removeIfEmpty, removeRecord } from "./folders.js";
-import { isAlive } from "./liveness.js";
+import { identity, isAlive } from "./liveness.js";
 import { lockOptions, type LockOptions } from "./options.js";
 import { canonicalPath } from "./path.js";
 import { toHolderInfo, type LockRecord } from "./record.js";
@@ -14,6 +15,11 @@ export interface LockState {
   dirs: string[];
   holders: HolderInfo[];
   waiters: HolderInfo[];
+  /**
+   * Processes holding the data file's own flock (from /proc/locks) that have no record
+   * here: native HDF5 programs (h5py, h5dump, ...), each with its `command`.
+   */
+  native: HolderInfo[];
 }
 
 function recordsOf(path: string, options?: Partial<LockOptions>) {
@@ -27,13 +33,18 @@ function recordsOf(path: string, options?: Partial<LockOptions>) {
 /** Who holds and who waits for `path`'s lock, as recorded; gone ones are marked, not removed. */
 export function inspect(path: string, options?: Partial<LockOptions>): LockState {
   const { canonical, dirs, records, o } = recordsOf(path, options);
-  const state: LockState = { path: canonical, dirs, holders: [], waiters: [] };
+  const state: LockState = { path: canonical, dirs, holders: [], waiters: [], native: [] };
   for (const r of records) {
     const held = readState(r);
     if (held === undefined || held === "free") continue;
     const waiting = held === "waiting" || held === "deferring";
     const info = toHolderInfo(r, waiting ? r.mode : held, isAlive(r, o.remoteStaleMs));
     (waiting ? state.waiters : state.holders).push(info);
+  }
+  const ours = new Set(records.filter((r) => r.host === identity().host).map((r) => r.pid));
+  for (const h of nativeHolders(canonical)) {
+    if (ours.has(h.pid)) continue; // a Node holder's own flock
+    state.native.push({ mode: h.mode, host: identity().host, pid: h.pid, tid: h.pid, threadId: 0, since: 0, alive: true, command: h.command });
   }
   return state;
 }

@@ -16,6 +16,8 @@ export type Command =
   /** Close, reply, then block the thread for good (as a worker terminated right after a close). */
   | { cmd: "closeAndHang"; index: number }
   | { cmd: "swmr"; index: number }
+  /** Open with "a", append one dataset <prefix>_<i>, close: for `ms`; answers how many. */
+  | { cmd: "appendFor"; file: string; prefix: string; ms: number }
   /** Open with "a", append one dataset, close: `count` times. */
   | { cmd: "append"; file: string; prefix: string; count: number; via?: Via }
   /** SWMR writer: grow /data by `values` and flush. */
