@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { describeHolder, type HolderInfo } from "./errors.js";
 import { clearGone, inspect, type LockState } from "./lock/inspect.js";
 import { nativeLocking } from "./native/flock.js";
+import { parseTarget, runUnderLock, type RunTarget } from "./run-command.js";
 
 const HELP = `Usage: h5-threadsafe <command> [options] <file...>
 
@@ -16,6 +17,10 @@ Commands:
                      programs holding the file's flock (h5py, h5dump, ...)
   clear <file...>    remove the records of holders and waiters that are gone;
                      refuses while live ones hold the file, unless --force
+  run <file[:mode]...> -- <command> [args...]
+                     wait for each file's lock in its mode (default a), from Node
+                     holders and native programs, then run the command while Node
+                     opens wait for it; exits with the command's status
 
 Options:
   --json             status: print JSON (one object per file, in an array)
@@ -54,7 +59,10 @@ function printState(s: LockState): void {
   if (!layer.enabled) console.log(`  (native flock layer off: ${layer.reason})`);
 }
 
-function main(argv: string[]): number {
+function main(argvAll: string[]): number | Promise<number> {
+  const dashes = argvAll.indexOf("--");
+  const argv = dashes < 0 ? argvAll : argvAll.slice(0, dashes);
+  const command = dashes < 0 ? [] : argvAll.slice(dashes + 1);
   let parsed;
   try {
     parsed = parseArgs({
@@ -81,14 +89,24 @@ function main(argv: string[]): number {
     console.log(version());
     return 0;
   }
-  const [command, ...files] = positionals;
-  if ((command !== "status" && command !== "clear") || files.length === 0) {
-    console.error(command && command !== "status" && command !== "clear" ? `h5-threadsafe: unknown command ${JSON.stringify(command)}\n` : `h5-threadsafe: ${command ? "no file given" : "no command given"}\n`);
+  const [verb, ...files] = positionals;
+  const known = verb === "status" || verb === "clear" || verb === "run";
+  if (!known || files.length === 0) {
+    console.error(verb && !known ? `h5-threadsafe: unknown command ${JSON.stringify(verb)}\n` : `h5-threadsafe: ${verb ? "no file given" : "no command given"}\n`);
     process.stderr.write(HELP);
     return 2;
   }
   const options = values["lock-dir"] ? { lockDir: values["lock-dir"] } : {};
-  if (command === "status") {
+  if (verb === "run") {
+    const targets = files.map(parseTarget);
+    if (command.length === 0 || targets.some((t) => !t)) {
+      console.error(`h5-threadsafe: run needs file[:mode] arguments, then -- and a command\n`);
+      process.stderr.write(HELP);
+      return 2;
+    }
+    return runUnderLock(targets as RunTarget[], command, options, (s) => console.error(`h5-threadsafe: ${s}`));
+  }
+  if (verb === "status") {
     const states = files.map((f) => inspect(f, options));
     if (values.json) console.log(JSON.stringify(states, null, 2));
     else states.forEach(printState);
@@ -112,7 +130,7 @@ function main(argv: string[]): number {
 }
 
 try {
-  process.exitCode = main(process.argv.slice(2));
+  process.exitCode = await main(process.argv.slice(2));
 } catch (e) {
   console.error(`h5-threadsafe: ${(e as Error).message}`);
   process.exitCode = 1;

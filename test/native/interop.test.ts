@@ -2,12 +2,14 @@
 // file's flock, which the patch takes once its record lock is granted.
 
 import { expect } from "chai";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { inspect } from "../../src/index.js";
 import { nativeHolders } from "../../src/native/flock.js";
 import { until } from "../support/agent.js";
-import { h5dumpStatus, h5pyAppend, h5pyHold, h5pyKeys, h5pyTry, nativeToolsMissing } from "../support/native.js";
+import { PYTHON, h5dumpStatus, h5pyAppend, h5pyHold, h5pyKeys, h5pyTry, nativeToolsMissing } from "../support/native.js";
 import { scenario } from "../support/scenario.js";
 
 const CLI = fileURLToPath(new URL("../../src/cli.js", import.meta.url));
@@ -105,6 +107,37 @@ describe("native HDF5 programs and Node", function () {
     } finally {
       await py.release();
     }
+  });
+
+  it("h5-threadsafe run queues a native command behind a Node writer, and Node opens behind the command", async function () {
+    const file = s.file;
+    const flag = join(s.dir, "go");
+    const script = [
+      "import os, sys, time, h5py",
+      "log, path, flag = sys.argv[1:4]",
+      'f = h5py.File(path, "a")',
+      'open(log, "a").write("cmd started\\n")',
+      "while not os.path.exists(flag): time.sleep(0.005)",
+      'f.create_dataset("from_cmd", data=[1]); f.close()',
+      'open(log, "a").write("cmd ending\\n")',
+    ].join("\n");
+    const a = await s.start("thread", { name: "A" });
+    const h = await a.do({ cmd: "open", file, mode: "a" });
+    const run = spawn(process.execPath, [CLI, "run", `${file}:a`, "--", PYTHON, "-c", script, s.log, file, flag], { stdio: ["ignore", "inherit", "pipe"] });
+    let runErr = "";
+    run.stderr!.on("data", (d) => (runErr += d));
+    const ran = new Promise<number | null>((resolve) => run.on("exit", resolve));
+    await until(() => inspect(file).waiters.length === 1, 15_000, "the run to wait for A");
+    await a.do({ cmd: "close", index: h.index });
+    await until(() => s.order().includes("cmd started"), 15_000, "the command to start");
+    const opening = a.do({ cmd: "open", file, mode: "r" });
+    await until(() => inspect(file).waiters.length === 1, 15_000, "A to wait for the command");
+    writeFileSync(flag, "");
+    expect(await ran, runErr).to.equal(0);
+    const r = await opening;
+    await a.do({ cmd: "close", index: r.index });
+    expect(s.order()).to.deep.equal(["A opened a", "A closing", "cmd started", "cmd ending", "A opened r", "A closing"]);
+    expect(h5pyKeys(file)).to.include("from_cmd");
   });
 
   for (const [name, env] of [

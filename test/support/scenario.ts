@@ -18,6 +18,8 @@ export interface Scenario {
   order(): string[];
   /** Adds a line of the test's own to the ordering log (e.g. "killed holder", before the kill). */
   note(line: string): void;
+  /** The ordering log's path, for other programs of the test to append to. */
+  readonly log: string;
 }
 
 /** Registers the hooks of a scenario in the enclosing describe(); returns it. */
@@ -42,6 +44,9 @@ export function scenario(fileName = "f.h5", prepare?: (dir: string) => void): Sc
     },
     note(line) {
       appendFileSync(log, `${line}\n`);
+    },
+    get log() {
+      return log;
     },
   };
   beforeEach(async () => {
