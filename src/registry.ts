@@ -14,7 +14,7 @@ import { canonicalPath } from "./lock/path.js";
 import { removeEmptyFile } from "./native/flock.js";
 import { Acquisition } from "./lock/wait.js";
 import type { NativeFileLock } from "./native/flock.js";
-import { dataFileGate, flockKindOf, lockCreated } from "./native/gate.js";
+import { dataFileGate, flockKindOf, lockCreated, releaseDataFileLock } from "./native/gate.js";
 import { countOpenThread } from "./process/signals.js";
 
 export type H5File = InstanceType<typeof h5.File>;
@@ -248,7 +248,7 @@ export class OpenFiles implements FileRegistry {
       this.#files.delete(share.path);
       const never = failed && !file.hdf5; // no handle was ever opened: leave nothing
       if (never && file.native?.created) removeEmptyFile(share.path); // made only to be locked before `w`
-      file.native?.close(); // the data file's flock first: the record lock is what Node waiters watch
+      releaseDataFileLock(file.native); // the data file's flock first: the record lock is what Node waiters watch
       file.lock.release(never);
     } else this.#follow(file);
   }

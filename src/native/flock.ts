@@ -366,6 +366,9 @@ export class NativeFileLock {
     /** This open created the file (w on a missing file): the caller may remove it if
      *  h5wasm's open then fails and the file is still empty. */
     readonly created: boolean,
+    /** The file the descriptor is open on (st_dev, st_ino). */
+    readonly dev: number,
+    readonly ino: number,
   ) {
     this.#fd = fd;
     this.#kind = kind;
@@ -405,8 +408,10 @@ export class NativeFileLock {
         }
       }
     }
+    let st;
     try {
-      if (!fstatSync(fd).isFile()) {
+      st = fstatSync(fd);
+      if (!st.isFile()) {
         closeSync(fd);
         return { reason: `${path} is not a regular file` };
       }
@@ -414,7 +419,7 @@ export class NativeFileLock {
       try { closeSync(fd); } catch { /* already closed */ }
       return { reason: `cannot stat ${path}: ${(err as NodeJS.ErrnoException).code ?? err}` };
     }
-    return { lock: new NativeFileLock(fd, kind, path, created) };
+    return { lock: new NativeFileLock(fd, kind, path, created, st.dev, st.ino) };
   }
 
   get fd(): number {
@@ -482,6 +487,14 @@ export class NativeFileLock {
       throw Object.assign(new Error(`flock downgrade of ${this.path} lost the lock`), { code: "ELOCKLOST" });
     }
     this.#kind = "shared";
+  }
+
+  /** Lets the lock go but keeps the descriptor, to be taken again (in `kind`) by tryAcquire(). */
+  unlock(kind: FlockKind): void {
+    if (this.#fd < 0) throw new Error("NativeFileLock is closed");
+    if (this.#held && this.#kind !== "none") unflock(this.#fd);
+    this.#held = false;
+    this.#kind = kind;
   }
 
   /** Releases the lock and closes the descriptor. Idempotent, never throws. */

@@ -3,6 +3,7 @@
 // they and Node exclude each other. Shared for readers, exclusive for writers, none for a
 // SWMR writer (HDF5 holds none either once its open is done).
 
+import { statSync } from "node:fs";
 import { hostname } from "node:os";
 import { debug } from "../debug.js";
 import type { HolderInfo } from "../errors.js";
@@ -38,18 +39,71 @@ export interface DataFileGate extends Gate {
 export function dataFileGate(path: string, mode: LockMode, create: boolean): DataFileGate | undefined {
   const kind = flockKindOf(mode);
   if (!kind) return undefined;
-  const opened = NativeFileLock.open(path, kind, { create });
-  if (!opened.lock) {
-    if (debug.enabled) debug("no native lock on %s: %s", path, opened.reason);
+  let lock = takeIdle(path, kind);
+  if (!lock) {
+    const opened = NativeFileLock.open(path, kind, { create });
+    if (!opened.lock) {
+      if (debug.enabled) debug("no native lock on %s: %s", path, opened.reason);
+      return undefined;
+    }
+    lock = opened.lock;
+  }
+  const held = lock;
+  return {
+    lock: held,
+    tryPass: () => held.tryAcquire(),
+    blockers: () => held.holders().map(toHolderInfo),
+    abandon: () => held.close(),
+  };
+}
+
+// Descriptors whose flock was let go, kept until the event loop turns for the thread's
+// next open of the same file (the common loop): a flock and an unlock instead of an open,
+// a stat and a close. One per file; closed by a timer, and at exit.
+const idle = new Map<string, NativeFileLock>();
+let sweeping: NodeJS.Timeout | undefined;
+let hooked = false;
+
+/** Lets go of the data file's flock with its lock; the descriptor is kept a moment for reuse. */
+export function releaseDataFileLock(lock: NativeFileLock | undefined): void {
+  if (!lock) return;
+  try {
+    if (lock.created) throw new Error("made for a w open: not kept");
+    lock.unlock("shared");
+  } catch {
+    lock.close();
+    return;
+  }
+  idle.get(lock.path)?.close();
+  idle.set(lock.path, lock);
+  sweeping ??= setTimeout(sweepIdle, 0).unref();
+  if (!hooked) {
+    hooked = true;
+    process.on("exit", sweepIdle);
+  }
+}
+
+function sweepIdle(): void {
+  sweeping = undefined;
+  for (const lock of idle.values()) lock.close();
+  idle.clear();
+}
+
+/** This thread's kept descriptor of `path`, if the path still names the same file. */
+function takeIdle(path: string, kind: FlockKind): NativeFileLock | undefined {
+  const lock = idle.get(path);
+  if (!lock) return undefined;
+  idle.delete(path);
+  try {
+    // Removed and made again meanwhile: the descriptor would lock the old file.
+    const st = statSync(path);
+    if (st.ino !== lock.ino || st.dev !== lock.dev) throw new Error("replaced");
+    lock.unlock(kind);
+    return lock;
+  } catch {
+    lock.close();
     return undefined;
   }
-  const lock = opened.lock;
-  return {
-    lock,
-    tryPass: () => lock.tryAcquire(),
-    blockers: () => lock.holders().map(toHolderInfo),
-    abandon: () => lock.close(),
-  };
 }
 
 /**
