@@ -9,9 +9,8 @@ import { join } from "node:path";
 import { inspect } from "../src/index.js";
 import { until } from "./support/agent.js";
 import { scenario } from "./support/scenario.js";
+import { NOBODY, cannotRunAsNobody } from "./support/users.js";
 
-const NOBODY = 65534;
-const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
 describe("where lock files live", function () {
   const s = scenario("data.h5", (dir) => chmodSync(dir, 0o755)); // readable, not writable, by others
@@ -43,7 +42,11 @@ describe("where lock files live", function () {
 
   describe("a user who cannot write the file's folder", function () {
     before(function () {
-      if (!asRoot) this.skip(); // needs root to start processes as `nobody`
+      const why = cannotRunAsNobody();
+      if (why) {
+        console.log(`      (skipped: ${why})`);
+        this.skip();
+      }
     });
 
     it("opens it for reading, and writers elsewhere wait for that reader", async function () {

@@ -17,7 +17,6 @@ import {
   utimesSync,
   writeSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { H5TSError } from "../errors.js";
 import { STATE_BYTES, parseRecord, stateOfContent, type LockRecord, type RecordState } from "./record.js";
@@ -35,8 +34,23 @@ export interface LockDirs {
   all: readonly string[];
 }
 
-/** This host's fallback folder: shared by all users, like /tmp itself (mode 1777). */
-export const FALLBACK_ROOT = join(tmpdir(), "h5-threadsafe");
+/**
+ * This host's fallback folder, shared by all users as /tmp is (mode 1777): one place for
+ * every process of the host whatever its TMPDIR (pam_tmpdir, SLURM jobs set their own):
+ * /run/lock/h5-threadsafe where /run/lock exists (the system's folder for lock files, a
+ * tmpfs that systemd's PrivateTmp does not hide), else /tmp/h5-threadsafe.
+ * H5TS_FALLBACK_DIR overrides it: every process of the host must then agree (the tests
+ * use a private one).
+ */
+export const FALLBACK_ROOT = process.env.H5TS_FALLBACK_DIR || (isDirectory("/run/lock") ? "/run/lock/h5-threadsafe" : "/tmp/h5-threadsafe");
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
 
 // Per thread: the names are a pure function of the path, and hashing costs per open.
 const dirsCache = new Map<string, LockDirs>();

@@ -65,7 +65,10 @@ export class Agent {
       this.exited = new Promise((res) => c.on("exit", (code) => res(code)));
     }
     let ready!: () => void;
-    this.#ready = new Promise((res) => (ready = res));
+    let failed!: (e: Error) => void;
+    this.#ready = new Promise((res, rej) => ((ready = res), (failed = rej)));
+    // A child that cannot start (another user who cannot read the checkout, say) fails now, not at a timeout.
+    void this.exited.then((code) => failed(new Error(`agent ${this.name} exited (${code}) before it was ready: ${this.stderr.trim().split("\n").slice(-3).join(" / ")}`)));
     this.#port.on("message", (m: any) => {
       if (m.ready) return ready();
       const done = this.#waiting.get(m.id);
