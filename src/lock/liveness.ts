@@ -12,6 +12,10 @@ import type { LockRecord } from "./record.js";
 
 export interface Identity {
   host: string;
+  /** This boot of the host (the start of /proc/sys/kernel/random/boot_id; "0" where unknown). */
+  boot: string;
+  /** The PID namespace (its inode, from /proc/self/ns/pid; "0" where unknown): pids and /proc mean something only within it. */
+  pidns: string;
   pid: number;
   /** Process start time in clock ticks since boot ("0" where unknown). */
   pidStart: string;
@@ -46,6 +50,22 @@ function procAvailable(): boolean {
   return hasProc;
 }
 
+function readOr(path: string, pick: (text: string) => string): string {
+  try {
+    return pick(readFileSync(path, "latin1")) || "0";
+  } catch {
+    return "0";
+  }
+}
+
+function pidNamespace(): string {
+  try {
+    return /\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/pid"))?.[1] ?? "0";
+  } catch {
+    return "0";
+  }
+}
+
 let self: Identity | undefined;
 /** This thread's identity (computed once per thread). */
 export function identity(): Identity {
@@ -60,27 +80,34 @@ export function identity(): Identity {
     pidStart = procStat(`/proc/${pid}/stat`)?.start ?? "0";
     tidStart = procStat(`/proc/${pid}/task/${tid}/stat`)?.start ?? "0";
   }
-  self = { host, pid, pidStart, tid, tidStart, threadId };
+  self = { host, boot: readOr("/proc/sys/kernel/random/boot_id", (t) => t.replace(/[^0-9a-f]/g, "").slice(0, 16)), pidns: pidNamespace(), pid, pidStart, tid, tidStart, threadId };
   return self;
 }
 
-/**
- * Whether a holder on this host still exists. Zombies count as gone: a parent blocked in
- * a wait cannot reap its killed child, and must not wait for it forever.
- */
-function aliveOnThisHost(s: Identity): boolean {
-  if (procAvailable() && s.tidStart !== "0") {
-    const st = procStat(`/proc/${s.pid}/task/${s.tid}/stat`);
-    if (!st || st.start !== s.tidStart || st.state === "Z" || st.state === "X") return false;
-    const proc = procStat(`/proc/${s.pid}/stat`);
-    return !!proc && proc.start === s.pidStart && proc.state !== "Z" && proc.state !== "X";
-  }
+/** Whether process `pid` exists (in this PID namespace), for kill(pid, 0): EPERM says it does. */
+function processExists(pid: number): boolean {
   try {
-    process.kill(s.pid, 0);
+    process.kill(pid, 0);
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/**
+ * Whether a holder in this PID namespace and boot still exists: its process and OS thread,
+ * with the start times in its record (a reused id is not the holder). Zombies count as
+ * gone: a parent blocked in a wait cannot reap its killed child, and must not wait for it
+ * forever. Undefined where /proc cannot tell: the process exists but its entry cannot be
+ * read (hidepid, another user), or there is no /proc.
+ */
+function aliveOnThisHost(r: LockRecord): boolean | undefined {
+  if (!procAvailable() || r.tidStart === "0") return processExists(r.pid) ? undefined : false;
+  const proc = procStat(`/proc/${r.pid}/stat`);
+  if (!proc) return processExists(r.pid) ? undefined : false; // hidden (hidepid=2), or gone
+  if (proc.start !== r.pidStart || proc.state === "Z" || proc.state === "X") return false;
+  const task = procStat(`/proc/${r.pid}/task/${r.tid}/stat`);
+  return !!task && task.start === r.tidStart && task.state !== "Z" && task.state !== "X";
 }
 
 function heartbeatFresh(r: LockRecord, remoteStaleMs: number): boolean {
@@ -88,11 +115,15 @@ function heartbeatFresh(r: LockRecord, remoteStaleMs: number): boolean {
   return age !== undefined && age < remoteStaleMs;
 }
 
-/** Whether the holder or waiter behind a record still exists. */
+/**
+ * Whether the holder or waiter behind a record still exists. /proc is evidence only within
+ * this PID namespace and boot, and only where it can be read; a holder anywhere else (another
+ * host, a container with the host's name but its own PID namespace, a process hidden by
+ * hidepid) is judged by its heartbeat, never dead by its absence from /proc.
+ */
 export function isAlive(r: LockRecord, remoteStaleMs: number): boolean {
-  if (r.host !== identity().host) return heartbeatFresh(r, remoteStaleMs);
-  if (!aliveOnThisHost(r)) return false;
-  // Without /proc a thread cannot be looked up (only its process): a record whose
-  // thread ended (a terminated worker) is then judged by its heartbeat, as remote ones are.
-  return r.tidStart !== "0" || heartbeatFresh(r, remoteStaleMs);
+  const me = identity();
+  const local = r.host === me.host && r.boot === me.boot && r.pidns === me.pidns && me.boot !== "0" && me.pidns !== "0";
+  const seen = local ? aliveOnThisHost(r) : undefined;
+  return seen ?? heartbeatFresh(r, remoteStaleMs);
 }

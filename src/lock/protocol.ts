@@ -57,7 +57,7 @@ export interface Verdict {
 
 /** Records of one thread: a thread never waits for itself. */
 function sameThread(a: LockRecord, b: LockRecord): boolean {
-  return a.host === b.host && a.pid === b.pid && a.pidStart === b.pidStart && a.tid === b.tid && a.tidStart === b.tidStart && a.threadId === b.threadId;
+  return a.host === b.host && a.boot === b.boot && a.pidns === b.pidns && a.pid === b.pid && a.pidStart === b.pidStart && a.tid === b.tid && a.tidStart === b.tidStart && a.threadId === b.threadId;
 }
 
 function isMode(state: RecordState): state is LockMode {

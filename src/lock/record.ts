@@ -63,7 +63,7 @@ export function nowMicros(): number {
 
 /** The part of a record's name that says who made it (after the mode letter and separator). */
 export function identityPart(id: Identity): string {
-  return [encodeURIComponent(id.host), id.pid, id.pidStart, id.tid, id.tidStart, id.threadId, ""].join(SEP);
+  return [encodeURIComponent(id.host), id.boot, id.pidns, id.pid, id.pidStart, id.tid, id.tidStart, id.threadId, ""].join(SEP);
 }
 
 /** A new record name for a request by `who` (its identityPart) for `mode`, begun at `since`. */
@@ -71,30 +71,40 @@ export function recordName(who: string, mode: LockMode, since: number): string {
   return `${CODE[mode]}${SEP}${who}${since}${SEP}${++counter}`;
 }
 
+const DIGITS = /^\d{1,20}$/;
+const WORD = /^[0-9a-z]{1,40}$/;
+
 /** The record a name describes; undefined for any name this format does not make. Never throws. */
 export function parseRecord(name: string, dir = ""): LockRecord | undefined {
   const f = name.split(SEP);
   const mode = modeOfName(name);
-  if (f.length !== 9 || !mode || f[0].length !== 1) return undefined;
+  if (f.length !== 11 || !mode || f[0].length !== 1) return undefined;
+  const [, hostField, boot, pidns, pid, pidStart, tid, tidStart, threadId, since, seq] = f;
+  // Every field as this format writes it: numbers that are numbers, ids that are short words.
+  if (![pid, pidStart, tid, tidStart, threadId, since, seq].every((x) => DIGITS.test(x)) || !WORD.test(boot) || !WORD.test(pidns)) return undefined;
   let host: string;
   try {
-    host = decodeURIComponent(f[1]);
+    host = decodeURIComponent(hostField);
   } catch {
     return undefined;
   }
-  return {
+  if (host === "" || host.length > 255) return undefined;
+  const r = {
     dir,
     name,
     mode,
     host,
-    pid: Number(f[2]),
-    pidStart: f[3],
-    tid: Number(f[4]),
-    tidStart: f[5],
-    threadId: Number(f[6]),
-    since: Number(f[7]),
-    seq: Number(f[8]),
+    boot,
+    pidns,
+    pid: Number(pid),
+    pidStart,
+    tid: Number(tid),
+    tidStart,
+    threadId: Number(threadId),
+    since: Number(since),
+    seq: Number(seq),
   };
+  return Number.isSafeInteger(r.pid) && Number.isSafeInteger(r.tid) && Number.isSafeInteger(r.since) && Number.isSafeInteger(r.seq) ? r : undefined;
 }
 
 /** Whether `a` asked before `b` (ties, which need the same microsecond, broken by name). */

@@ -8,8 +8,8 @@ import { BARGE_US, decide, judge, mayMatter, stillAhead, type Request, type Seen
 import { identityPart, parseRecord, recordName, type LockRecord, type RecordState } from "../../src/lock/record.js";
 
 const T0 = 1_700_000_000_000_000; // µs
-const ME = { host: "h", pid: 10, pidStart: "100", tid: 11, tidStart: "101", threadId: 0 };
-const OTHER = { host: "h", pid: 20, pidStart: "200", tid: 21, tidStart: "201", threadId: 1 };
+const ME = { host: "h", boot: "b1", pidns: "4026531836", pid: 10, pidStart: "100", tid: 11, tidStart: "101", threadId: 0 };
+const OTHER = { host: "h", boot: "b1", pidns: "4026531836", pid: 20, pidStart: "200", tid: 21, tidStart: "201", threadId: 1 };
 
 function record(who: typeof ME, mode: LockMode, since: number): LockRecord {
   return parseRecord(recordName(identityPart(who), mode, since), "/d")!;
