@@ -2,6 +2,9 @@
 // the file (registry.ts), open, and bind the share to the new handle; close, and give the
 // share back. Used by the patch (drop-in) and by the explicit API.
 
+import { existsSync } from "node:fs";
+import { dirname } from "node:path";
+import { settings } from "../config.js";
 import { H5TSError } from "../errors.js";
 import { closeAtExit } from "../lifecycle.js";
 import type { LockMode } from "../lock/modes.js";
@@ -48,9 +51,13 @@ export function openLocked<T extends bigint | H5File>(req: OpenRequest, open: ()
   try {
     share = table.claimSync({ path, lock: req.lock, mode: req.mode, options: req.options, strict: req.strict });
   } catch (e) {
-    // No folder to lock in (it does not exist): HDF5 will refuse the open as it always did.
-    if (!req.strict && (e as H5TSError).code === "ENOLOCKDIR") return open();
-    throw e;
+    if (req.strict || (e as H5TSError).code !== "ENOLOCKDIR") throw e;
+    // The file's folder does not exist: HDF5 refuses the open as it always did.
+    if (!existsSync(dirname(path))) return open();
+    // A lock folder of the user's choice that cannot be used is a configuration error.
+    if (req.options?.lockDir ?? settings().lockDir) throw e;
+    warnUnlocked(path, e as H5TSError);
+    return open();
   }
   let result: T;
   try {
@@ -89,4 +96,17 @@ export function swmrWriteStarted(fileId: bigint): void {
 export function adoptFile(file: H5File): void {
   const share = openFiles().get(file.file_id);
   if (share) share.file = file;
+}
+
+const warned = new Set<string>();
+
+/** No lock could be made anywhere for this file: the open goes on, and the user hears of it once per file. */
+function warnUnlocked(path: string, e: H5TSError): void {
+  if (warned.has(path)) return;
+  warned.add(path);
+  // Emitted at once, as the long-wait warning: the program may not return to its event loop soon.
+  process.emit(
+    "warning",
+    Object.assign(new Error(`opening ${path} WITHOUT a lock: ${e.message}`), { name: "H5ThreadsafeWarning", code: "H5TS_UNLOCKED", cause: e }),
+  );
 }

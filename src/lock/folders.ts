@@ -4,12 +4,15 @@
 
 import { createHash } from "node:crypto";
 import {
-  chmodSync,
   closeSync,
+  constants,
   existsSync,
+  fchmodSync,
+  fstatSync,
+  lstatSync,
   mkdirSync,
   openSync,
-  readFileSync,
+  readSync,
   readdirSync,
   rmdirSync,
   statSync,
@@ -59,7 +62,7 @@ export function lockDirsFor(canonicalPath: string, lockDir: string | undefined):
   const key = `${lockDir ?? ""}\0${canonicalPath}`;
   let dirs = dirsCache.get(key);
   if (!dirs) {
-    const primary = lockDir ? join(lockDir, hashedName(canonicalPath)) : join(dirname(canonicalPath), `.${basename(canonicalPath)}.h5ts`);
+    const primary = lockDir ? join(lockDir, hashedName(canonicalPath)) : join(dirname(canonicalPath), besideName(canonicalPath));
     const fallback = lockDir ? undefined : join(FALLBACK_ROOT, hashedName(canonicalPath));
     dirs = { primary, fallback, all: fallback ? [primary, fallback] : [primary] };
     if (dirsCache.size >= 1000) dirsCache.clear(); // a bound for programs that touch many files
@@ -68,38 +71,89 @@ export function lockDirsFor(canonicalPath: string, lockDir: string | undefined):
   return dirs;
 }
 
+const NAME_MAX = 255;
+const hashOf = (canonicalPath: string) => createHash("sha256").update(canonicalPath).digest("hex").slice(0, 16);
+
+/** `.<name>.h5ts`, or, for a name too long for that (NAME_MAX), `.<hash>.h5ts`. */
+function besideName(canonicalPath: string): string {
+  const name = `.${basename(canonicalPath)}.h5ts`;
+  return Buffer.byteLength(name) <= NAME_MAX ? name : `.${hashOf(canonicalPath)}.h5ts`;
+}
+
+/** `<hash>-<name>.h5ts`, the name left out where it would not fit. */
 function hashedName(canonicalPath: string): string {
-  const hash = createHash("sha256").update(canonicalPath).digest("hex").slice(0, 16);
-  return `${hash}-${basename(canonicalPath)}.h5ts`;
+  const name = `${hashOf(canonicalPath)}-${basename(canonicalPath)}.h5ts`;
+  return Buffer.byteLength(name) <= NAME_MAX ? name : `${hashOf(canonicalPath)}.h5ts`;
+}
+
+/** Modes, set through the descriptor (never by a path someone could swap), so the umask does not decide them. */
+const FOLDER_MODE = 0o755; // everyone who may open the file may read who holds it
+const SHARED_FOLDER_MODE = 0o1777; // the fallback's: every user writes, none removes another's records (sticky)
+const RECORD_MODE = 0o644;
+
+function lockDirError(dir: string, why: string, cause?: unknown): H5TSError {
+  return new H5TSError("ENOLOCKDIR", `cannot use lock folder ${dir}: ${why}`, { cause });
+}
+
+/**
+ * Makes a folder (or finds it made) and checks that it is one: a real directory, not a
+ * symlink or anything else someone put there. A folder made here gets `mode` through its
+ * descriptor.
+ */
+function makeFolder(dir: string, mode: number): void {
+  let made = true;
+  try {
+    mkdirSync(dir, 0o700);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    made = false;
+  }
+  const st = lstatSync(dir);
+  if (!st.isDirectory()) throw lockDirError(dir, "not a directory (a symlink or another file is in its place)");
+  if (!made) return;
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    fchmodSync(fd, mode);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
  * Creates a lock folder. Fails with H5TSError ENOLOCKDIR (with the system error as cause)
  * when that is not possible. In the host's shared fallback folder, lock folders are open
- * to every user, as the records of all users of a file must meet there.
+ * to every user (and sticky), as the records of all users of a file must meet there.
  */
 export function makeLockDir(dir: string): void {
+  const shared = dirname(dir) === FALLBACK_ROOT;
   try {
-    mkdirSync(dir);
-    if (dirname(dir) === FALLBACK_ROOT) chmodSync(dir, 0o777);
+    makeFolder(dir, shared ? SHARED_FOLDER_MODE : FOLDER_MODE);
   } catch (e) {
+    if (e instanceof H5TSError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "EEXIST") return;
-    if (code === "ENOENT" && dirname(dir) === FALLBACK_ROOT) {
+    if (code === "ENOENT" && shared) {
       makeFallbackRoot();
       return makeLockDir(dir);
     }
-    throw new H5TSError("ENOLOCKDIR", `cannot create lock folder ${dir}: ${code}`, { cause: e });
+    throw lockDirError(dir, String(code), e);
   }
 }
 
-/** Creates the host's fallback folder, sticky and writable by all, as /tmp is. */
+/**
+ * Creates the host's fallback folder, sticky and writable by all, as /tmp is. One that
+ * another user made otherwise (not writable by all, or not sticky) cannot be shared
+ * safely: ENOLOCKDIR.
+ */
 export function makeFallbackRoot(): void {
   try {
-    mkdirSync(FALLBACK_ROOT);
-    chmodSync(FALLBACK_ROOT, 0o1777);
+    makeFolder(FALLBACK_ROOT, SHARED_FOLDER_MODE);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    if (e instanceof H5TSError) throw e;
+    throw lockDirError(FALLBACK_ROOT, String((e as NodeJS.ErrnoException).code), e);
+  }
+  const st = statSync(FALLBACK_ROOT);
+  if ((st.mode & SHARED_FOLDER_MODE) !== SHARED_FOLDER_MODE && st.uid !== process.getuid?.()) {
+    throw lockDirError(FALLBACK_ROOT, `made by uid ${st.uid} with mode ${(st.mode & 0o7777).toString(8)}, not 1777: it cannot be shared safely`);
   }
 }
 
@@ -112,12 +166,15 @@ export function removeIfEmpty(dir: string): void {
   }
 }
 
-/** The names in a lock folder; none when it does not exist. A folder that may well not
- * exist is checked first (`oftenMissing`): a readdir that throws costs more than the check. */
+/**
+ * The names of the regular files in a lock folder (nothing else there can be a record);
+ * none when it does not exist. A folder that may well not exist is checked first
+ * (`oftenMissing`): a readdir that throws costs more than the check.
+ */
 export function listNames(dir: string, oftenMissing = false): string[] {
   if (oftenMissing && !existsSync(dir)) return [];
   try {
-    return readdirSync(dir);
+    return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isFile() ? [d.name] : []));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw e;
@@ -137,7 +194,14 @@ export function listRecords(dir: string, skip?: (name: string) => boolean, often
 
 /** Creates a record (empty: waiting); returns its open descriptor, for mark(). */
 export function createRecord(dir: string, name: string): number {
-  return openSync(join(dir, name), "wx");
+  const fd = openSync(join(dir, name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, RECORD_MODE);
+  try {
+    fchmodSync(fd, RECORD_MODE); // the umask must not hide it from other users
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return fd;
 }
 
 /** Writes where a record of this thread stands, through its open descriptor. */
@@ -149,23 +213,43 @@ export function closeRecord(fd: number): void {
   closeSync(fd);
 }
 
-/** Where a record stands now; undefined once it is gone. */
+const stateBuffer = Buffer.alloc(2);
+
+/**
+ * Where a record stands now; undefined once it is gone, and for anything that is not a
+ * record as this package writes them: opened without following a symlink or blocking on a
+ * FIFO, a regular file of at most one byte, of which at most two are read.
+ */
 export function readState(r: LockRecord): RecordState | undefined {
+  let fd: number;
   try {
-    return stateOfContent(readFileSync(join(r.dir, r.name), "latin1"));
+    fd = openSync(join(r.dir, r.name), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
   } catch {
     return undefined;
   }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > 1) return undefined;
+    const n = readSync(fd, stateBuffer, 0, 2, 0);
+    return stateOfContent(stateBuffer.toString("latin1", 0, n));
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
-/** Removes a record; false when it was already gone. */
+/**
+ * Removes a record; false when it was gone already, or is not ours to remove (another
+ * user's, in a sticky folder): a record whose owner is gone is ignored then, never an
+ * error for the opener.
+ */
 export function removeRecord(dir: string, name: string): boolean {
   try {
     unlinkSync(join(dir, name));
     return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw e;
+  } catch {
+    return false;
   }
 }
 

@@ -45,7 +45,11 @@ export function putIdle(path: string, record: OwnRecord): void {
 /** Removes a record of this thread for good, and its folder if that was the last record. */
 export function discard(record: OwnRecord, removeFolder = true): void {
   removeRecord(record.dir, record.name);
-  closeRecord(record.fd);
+  try {
+    closeRecord(record.fd);
+  } catch {
+    // Closed already: nothing to give back. (Never thrown into a timer or an exit hook.)
+  }
   if (removeFolder) removeIfEmpty(record.dir);
 }
 
