@@ -3,7 +3,7 @@
 // wait.ts drives it.
 
 import { debug } from "../debug.js";
-import { createRecord, listNames, listRecords, lockDirsFor, makeFallbackRoot, makeLockDir, mark, readState, removeIfEmpty, removeRecord, touchRecord } from "./folders.js";
+import { createRecord, listNames, listRecords, lockDirsFor, makeFallbackRoot, makeLockDir, mark, readRecordFile, readState, removeIfEmpty, removeRecord, touchRecord } from "./folders.js";
 import { HeldLock } from "./held-lock.js";
 import { discard, takeIdle, type OwnRecord } from "./idle.js";
 import { identity, isAlive } from "./liveness.js";
@@ -147,8 +147,13 @@ export class Attempt {
     const aliveOf = (r: LockRecord) => this.#alive(r);
     for (const dir of this.#dirs) {
       const oftenMissing = dir === this.#fallback && dir !== own.dir;
+      const fallback = dir === this.#fallback;
       for (const record of listRecords(dir, this.#mayMatter, oftenMissing)) {
-        const state = readState(record);
+        // The fallback is this host's: a record there that claims another host is forged.
+        if (fallback && record.host !== identity().host) continue;
+        const file = readRecordFile(record);
+        const state = file?.state;
+        record.uid = file?.uid;
         let alive: boolean | undefined;
         snapshot.push({
           record,

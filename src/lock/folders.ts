@@ -221,6 +221,11 @@ const stateBuffer = Buffer.alloc(2);
  * FIFO, a regular file of at most one byte, of which at most two are read.
  */
 export function readState(r: LockRecord): RecordState | undefined {
+  return readRecordFile(r)?.state;
+}
+
+/** readState, and the uid that owns the record file (who made it). */
+export function readRecordFile(r: LockRecord): { state: RecordState; uid: number } | undefined {
   let fd: number;
   try {
     fd = openSync(join(r.dir, r.name), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
@@ -231,7 +236,8 @@ export function readState(r: LockRecord): RecordState | undefined {
     const st = fstatSync(fd);
     if (!st.isFile() || st.size > 1) return undefined;
     const n = readSync(fd, stateBuffer, 0, 2, 0);
-    return stateOfContent(stateBuffer.toString("latin1", 0, n));
+    const state = stateOfContent(stateBuffer.toString("latin1", 0, n));
+    return state && { state, uid: st.uid };
   } catch {
     return undefined;
   } finally {

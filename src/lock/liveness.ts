@@ -4,7 +4,7 @@
 // holder is never judged dead. Holders on other hosts can only be judged by the age of
 // their heartbeat (the record's mtime, refreshed by held-lock.ts).
 
-import { readFileSync, readlinkSync } from "node:fs";
+import { readFileSync, readlinkSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { threadId } from "node:worker_threads";
 import { recordAgeMs } from "./folders.js";
@@ -84,6 +84,15 @@ export function identity(): Identity {
   return self;
 }
 
+/** The uid that owns a process (its /proc entry); undefined where it cannot be read. */
+function processUid(pid: number): number | undefined {
+  try {
+    return statSync(`/proc/${pid}`).uid;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether process `pid` exists (in this PID namespace), for kill(pid, 0): EPERM says it does. */
 function processExists(pid: number): boolean {
   try {
@@ -106,6 +115,9 @@ function aliveOnThisHost(r: LockRecord): boolean | undefined {
   const proc = procStat(`/proc/${r.pid}/stat`);
   if (!proc) return processExists(r.pid) ? undefined : false; // hidden (hidepid=2), or gone
   if (proc.start !== r.pidStart || proc.state === "Z" || proc.state === "X") return false;
+  // A record its claimed process cannot have made (another user wrote it, naming, say,
+  // pid 1) is no holder: ignored, never waited for.
+  if (r.uid !== undefined && r.uid !== 0 && processUid(r.pid) !== r.uid) return false;
   const task = procStat(`/proc/${r.pid}/task/${r.tid}/stat`);
   return !!task && task.start === r.tidStart && task.state !== "Z" && task.state !== "X";
 }

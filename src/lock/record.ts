@@ -15,6 +15,8 @@ export interface LockRecord extends Identity {
   /** Microseconds since the epoch when the request began: the order of waiters. */
   since: number;
   seq: number;
+  /** The uid that owns the record file, once it has been read. */
+  uid?: number;
 }
 
 /**
