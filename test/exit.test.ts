@@ -8,7 +8,10 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import h5wasm from "h5wasm/node";
+import { inspect } from "../src/index.js";
+import { until } from "./support/agent.js";
 import { tempDir } from "./support/files.js";
+import { scenario } from "./support/scenario.js";
 
 const WRITER = fileURLToPath(new URL("./fixtures/unclosed-writer.js", import.meta.url));
 const INSTALL = fileURLToPath(new URL("../src/register.js", import.meta.url));
@@ -96,6 +99,26 @@ describe("closing at exit", function () {
       expect(r.signal).to.equal(signal);
       expect(await readBack(file)).to.deep.equal({ ok: true, saved: 4096, inner: [1, 2, 3] });
       expect(readdirSync(tmp.dir)).to.deep.equal([`${signal}.h5`]);
+    });
+  }
+});
+
+describe("signals while waiting for a lock", function () {
+  const s = scenario("wait.h5");
+
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    it(`a process blocked waiting for a lock dies on ${signal} at once, by the signal, while the holder still holds`, async function () {
+      const holder = await s.start("thread", { name: "H" });
+      const h = await holder.do({ cmd: "open", file: s.file, mode: "a" });
+      const waiter = await s.start("process", { name: "W" });
+      void waiter.send({ cmd: "open", file: s.file, mode: "r" });
+      await until(() => inspect(s.file).waiters.length === 1, 15_000, "W to wait");
+      waiter.kill(signal).catch(() => undefined);
+      const deadline = new Promise<"alive">((r) => setTimeout(() => r("alive"), 10_000).unref());
+      const exit = await Promise.race([waiter.exitedBy, deadline]);
+      expect(exit, "still alive 10 s after the signal").to.deep.equal({ code: null, signal });
+      expect(inspect(s.file).holders.map((x) => x.pid), "the holder still holds: W died during its wait").to.deep.equal([process.pid]);
+      await holder.do({ cmd: "close", index: h.index });
     });
   }
 });

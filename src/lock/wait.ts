@@ -9,6 +9,7 @@ import { Attempt } from "./attempt.js";
 import type { HeldLock } from "./held-lock.js";
 import type { LockMode } from "./modes.js";
 import { lockOptions, type LockOptions } from "./options.js";
+import { signalsUnhandledDuring } from "../process/signals.js";
 import { generation, sleepUntilWoken } from "./wake.js";
 
 /** The first pause between looks (ms); it doubles up to MAX_DELAY_MS. */
@@ -171,7 +172,13 @@ export class Acquisition {
 
   /** Waits synchronously until it holds. */
   runSync(): HeldLock {
-    for (let pause = this.#next(); pause; pause = this.#next()) sleepUntilWoken(pause.seen, pause.ms);
+    const first = this.#next();
+    if (first) {
+      // A real wait: signals must keep their meaning while the thread is blocked.
+      signalsUnhandledDuring(() => {
+        for (let pause: Pause | undefined = first; pause; pause = this.#next()) sleepUntilWoken(pause.seen, pause.ms);
+      });
+    }
     return this.#held!;
   }
 

@@ -25,11 +25,12 @@ export function onSignalClose(closeAll: (why: string) => void): void {
   if (isMainThread) {
     // signal-exit calls back only when no handler of the user's would keep the process
     // alive, and re-raises the signal after. (Version 4 also counts version 3's listeners.)
-    onExit((_code, signal) => {
+    const onSignal = (_code: number | null | undefined, signal: NodeJS.Signals | null) => {
       if (!signal) return;
       closeAll(signal);
       closeWorkers();
-    });
+    };
+    mainHook = { onSignal, remove: onExit(onSignal) };
   } else {
     const channel = new BroadcastChannel(CHANNEL);
     channel.unref(); // listening must not keep a finished worker alive
@@ -42,6 +43,26 @@ export function onSignalClose(closeAll: (why: string) => void): void {
         Atomics.notify(c, CLOSED_THREADS);
       }
     };
+  }
+}
+
+let mainHook: { onSignal: Parameters<typeof onExit>[0]; remove: () => void } | undefined;
+
+/**
+ * Runs `fn`, which blocks the main thread (a synchronous wait for a lock), so that a signal
+ * still ends the process at once, by its default action: the handler above could run only
+ * once the wait is over, so it steps aside meanwhile (when it was signal-exit's only user,
+ * the signals are back to their defaults; a handler of the user's or of another library
+ * keeps them, as it would without this package).
+ */
+export function signalsUnhandledDuring<T>(fn: () => T): T {
+  const hook = mainHook;
+  if (!hook) return fn();
+  hook.remove();
+  try {
+    return fn();
+  } finally {
+    hook.remove = onExit(hook.onSignal);
   }
 }
 

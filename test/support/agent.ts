@@ -36,6 +36,8 @@ export class Agent {
   #ready: Promise<void>;
   stderr = "";
   exited: Promise<number | null>;
+  /** How it ended: exit code, or the signal that ended it (processes). */
+  exitedBy: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   readonly name: string;
 
@@ -49,6 +51,7 @@ export class Agent {
       this.#port = w;
       this.pid = process.pid;
       this.exited = new Promise((res) => w.on("exit", res));
+      this.exitedBy = this.exited.then((code) => ({ code, signal: null }));
     } else {
       const spawnOptions = {
         env: { ...process.env, ...options.env, H5TS_AGENT: JSON.stringify(config) },
@@ -62,7 +65,8 @@ export class Agent {
       c.stderr!.on("data", (d) => (this.stderr += d));
       this.#port = c;
       this.pid = c.pid;
-      this.exited = new Promise((res) => c.on("exit", (code) => res(code)));
+      this.exitedBy = new Promise((res) => c.on("exit", (code, signal) => res({ code, signal })));
+      this.exited = this.exitedBy.then((e) => e.code);
     }
     let ready!: () => void;
     let failed!: (e: Error) => void;
