@@ -2,7 +2,7 @@
 // h5-threadsafe: who holds an HDF5 file, and clearing holders that are gone — what lsof
 // and h5clear are to HDF5 users, for this package's locks.
 
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { describeHolder, type HolderInfo } from "./errors.js";
 import { clearGone, inspect, type LockState } from "./lock/inspect.js";
@@ -32,10 +32,11 @@ Options:
   -v, --version      the package version
 
 Exit codes:
-  0  status: every file is free; clear: nothing alive holds any file now
-  1  an error (a message says which)
+  0  status: no live holder or waiter (records of gone ones may be listed);
+     clear: nothing alive holds any file now
+  1  an error (a message says which), e.g. a file that does not exist
   2  bad usage
-  3  status: some file is held or waited for (by Node or a native program)
+  3  status: some file is held or waited for by a live holder (Node or native)
   4  clear: some file still has live holders (not forced)
 `;
 
@@ -107,10 +108,16 @@ function main(argvAll: string[]): number | Promise<number> {
     return runUnderLock(targets as RunTarget[], command, options, (s) => console.error(`h5-threadsafe: ${s}`));
   }
   if (verb === "status") {
+    const missing = files.filter((f) => !existsSync(f));
+    if (missing.length) {
+      console.error(`h5-threadsafe: no such file: ${missing.join(", ")}`);
+      return 1;
+    }
     const states = files.map((f) => inspect(f, options));
     if (values.json) console.log(JSON.stringify(states, null, 2));
     else states.forEach(printState);
-    return states.some((s) => s.holders.length + s.waiters.length + s.native.length > 0) ? 3 : 0;
+    const live = (hs: HolderInfo[]) => hs.some((h) => h.alive);
+    return states.some((s) => live(s.holders) || live(s.waiters) || s.native.length > 0) ? 3 : 0;
   }
   let stuck = false;
   for (const f of files) {

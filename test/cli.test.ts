@@ -57,6 +57,18 @@ describe("the h5-threadsafe command", function () {
     expect(inspect(file).holders).to.deep.equal([]);
   });
 
+  it("status: a missing file is an error (exit 1); only gone holders left is no hold (exit 0)", async function () {
+    const r = cli("status", file + ".missing");
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.include("no such file");
+    const dead = await start("process");
+    await dead.do({ cmd: "open", file, mode: "a" });
+    await dead.kill("SIGKILL");
+    const gone = cli("status", file);
+    expect(gone.stdout).to.include("(gone)");
+    expect(gone.status, "only a gone holder").to.equal(0);
+  });
+
   it("says how it is used, with exit code 2 for bad usage", function () {
     expect(cli("--help").stdout).to.include("Usage: h5-threadsafe");
     expect(cli("--version").stdout.trim()).to.match(/^\d+\.\d+\.\d+/);

@@ -51,7 +51,13 @@ export function openLocked<T extends bigint | H5File>(req: OpenRequest, open: ()
   try {
     share = table.claimSync({ path, lock: req.lock, mode: req.mode, options: req.options, strict: req.strict });
   } catch (e) {
-    if (req.strict || (e as H5TSError).code !== "ENOLOCKDIR") throw e;
+    const code = (e as H5TSError).code ?? "";
+    // Out of descriptors: behave as bare h5wasm does then (it fails the same way, or opens).
+    if (!req.strict && OUT_OF_DESCRIPTORS.has(code)) {
+      warnUnlocked(path, e as H5TSError);
+      return open();
+    }
+    if (req.strict || code !== "ENOLOCKDIR") throw e;
     // The file's folder does not exist: HDF5 refuses the open as it always did.
     if (!existsSync(dirname(path))) return open();
     // A lock folder of the user's choice that cannot be used is a configuration error.
@@ -98,11 +104,12 @@ export function adoptFile(file: H5File): void {
   if (share) share.file = file;
 }
 
+const OUT_OF_DESCRIPTORS = new Set(["EMFILE", "ENFILE"]);
 const warned = new Set<string>();
 
 /** No lock could be made anywhere for this file: the open goes on, and the user hears of it once per file. */
 function warnUnlocked(path: string, e: H5TSError): void {
-  if (warned.has(path)) return;
+  if (warned.has(path) || warned.size > 1000) return;
   warned.add(path);
   // Emitted at once, as the long-wait warning: the program may not return to its event loop soon.
   process.emit(

@@ -14,7 +14,8 @@ let heartbeat: NodeJS.Timeout | undefined;
 
 function keepFresh(record: OwnRecord, remoteStaleMs: number): void {
   fresh.add(record);
-  if (!heartbeat && Number.isFinite(remoteStaleMs)) heartbeat = setInterval(beat, Math.max(remoteStaleMs / 4, 10)).unref();
+  // Bounded both ways: a timer longer than 2^31-1 ms would fire every millisecond instead.
+  if (!heartbeat && Number.isFinite(remoteStaleMs)) heartbeat = setInterval(beat, Math.min(Math.max(remoteStaleMs / 4, 10), 2 ** 31 - 1)).unref();
 }
 
 function beat(): void {

@@ -15,6 +15,8 @@ export interface OwnRecord extends LockRecord {
 }
 
 const idle = new Map<string, OwnRecord>();
+/** At most this many idle records per thread: each keeps a descriptor (a loop over many files must not run out). */
+const MAX_IDLE = 32;
 let timer: NodeJS.Timeout | undefined;
 let hooked = false;
 
@@ -33,7 +35,15 @@ export function putIdle(path: string, record: OwnRecord): void {
   mark(record.fd, "free");
   const key = keyOf(path, record.mode);
   const previous = idle.get(key);
-  if (previous) discard(previous, false);
+  if (previous) {
+    idle.delete(key);
+    discard(previous, false);
+  }
+  if (idle.size >= MAX_IDLE) {
+    const [oldestKey, oldest] = idle.entries().next().value as [string, OwnRecord];
+    idle.delete(oldestKey);
+    discard(oldest);
+  }
   idle.set(key, record);
   timer ??= setTimeout(sweep, 0).unref();
   if (!hooked) {

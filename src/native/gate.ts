@@ -61,6 +61,8 @@ export function dataFileGate(path: string, mode: LockMode, create: boolean): Dat
 // next open of the same file (the common loop): a flock and an unlock instead of an open,
 // a stat and a close. One per file; closed by a timer, and at exit.
 const idle = new Map<string, NativeFileLock>();
+/** At most this many kept descriptors per thread (a loop over many files must not run out). */
+const MAX_IDLE = 32;
 let sweeping: NodeJS.Timeout | undefined;
 let hooked = false;
 
@@ -74,7 +76,16 @@ export function releaseDataFileLock(lock: NativeFileLock | undefined): void {
     lock.close();
     return;
   }
-  idle.get(lock.path)?.close();
+  const previous = idle.get(lock.path);
+  if (previous) {
+    idle.delete(lock.path);
+    previous.close();
+  }
+  if (idle.size >= MAX_IDLE) {
+    const [path, oldest] = idle.entries().next().value as [string, NativeFileLock];
+    idle.delete(path);
+    oldest.close();
+  }
   idle.set(lock.path, lock);
   sweeping ??= setTimeout(sweepIdle, 0).unref();
   if (!hooked) {
