@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { inspect, openFileAsync } from "../src/index.js";
 import { until } from "./support/agent.js";
 import { scenario } from "./support/scenario.js";
-import { NOBODY, cannotRunAsNobody } from "./support/users.js";
+import { NOBODY, needNobody } from "./support/users.js";
 
 const held = (file: string) => inspect(file).holders.map((h) => h.mode).sort();
 const opened = (reply: { fileId: string }) => BigInt(reply.fileId) >= 0n;
@@ -125,11 +125,7 @@ describe("correct on every path", function () {
 
   describe("as another user", function () {
     before(function () {
-      const why = cannotRunAsNobody();
-      if (why) {
-        console.log(`      (skipped: ${why})`);
-        this.skip();
-      }
+      needNobody(this);
     });
     beforeEach(() => chmodSync(s.dir, 0o777)); // nobody's records live beside the file
 

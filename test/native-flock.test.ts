@@ -3,7 +3,7 @@
 // the module only (no h5wasm open), so what is seen here is the flock layer alone.
 
 import { expect } from "chai";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, openSync, closeSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -20,9 +20,8 @@ import {
   unflock,
 } from "../src/native/flock.js";
 import { makeH5, tempDir } from "./support/files.js";
+import { PYTHON, h5pyHold, nativeToolsMissing } from "./support/native.js";
 
-// Debian's python (python3-h5py); the python3 on PATH may be another one without h5py.
-const PYTHON = process.env.H5TS_TEST_PYTHON || "/usr/bin/python3";
 const MODULE = fileURLToPath(new URL("../src/native/flock.js", import.meta.url));
 
 // Opens `path` with h5py in each mode given; "hold" as the last argument keeps the last
@@ -51,15 +50,6 @@ for i, mode in enumerate(modes):
     if not hold: print("OK", mode, flush=True)
 `;
 
-function nativeToolsMissing(): string | undefined {
-  if (!existsSync(PYTHON)) return `${PYTHON} not found (apt-get install python3-h5py)`;
-  const r = spawnSync(PYTHON, ["-c", "import h5py"], { encoding: "utf8" });
-  if (r.status !== 0) return `${PYTHON} cannot import h5py (apt-get install python3-h5py): ${r.stderr.trim().split("\n").pop()}`;
-  const dump = spawnSync("h5dump", ["--version"], { encoding: "utf8" });
-  if (dump.error || dump.status !== 0) return "h5dump not found (apt-get install hdf5-tools)";
-  return undefined;
-}
-
 /** h5py attempts, one child, results in order. */
 function h5pyTry(path: string, modes: string[], env: NodeJS.ProcessEnv = {}): { mode: string; ok: boolean; errno?: number; message?: string }[] {
   const r = spawnSync(PYTHON, ["-c", H5PY, path, modes.join(",")], {
@@ -75,30 +65,6 @@ function h5pyTry(path: string, modes: string[], env: NodeJS.ProcessEnv = {}): { 
       const [verdict, mode, errno, ...rest] = line.split(" ");
       return verdict === "OK" ? { mode, ok: true } : { mode, ok: false, errno: Number(errno), message: rest.join(" ") };
     });
-}
-
-/** An h5py process holding `path` open in `mode` until released. */
-async function h5pyHold(path: string, mode: string): Promise<{ child: ChildProcess; release: () => Promise<void> }> {
-  const child = spawn(PYTHON, ["-c", H5PY, path, mode, "hold"], { stdio: ["pipe", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  child.stderr!.on("data", (d) => (err += d));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on("data", (d) => {
-      out += d;
-      if (out.includes("READY")) resolve();
-      else if (out.includes("FAIL")) reject(new Error(`h5py could not hold ${mode}: ${out}`));
-    });
-    child.on("exit", (code) => reject(new Error(`h5py exited (${code}) before READY: ${out} ${err}`)));
-  });
-  const exited = new Promise<void>((r) => child.on("exit", () => r()));
-  return {
-    child,
-    release: async () => {
-      child.stdin!.end();
-      await exited;
-    },
-  };
 }
 
 /** Takes the module's lock in `kind` on `path`; fails the test if it is refused. */

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { inspect } from "../src/index.js";
 import { until } from "./support/agent.js";
 import { scenario } from "./support/scenario.js";
-import { NOBODY, cannotRunAsNobody } from "./support/users.js";
+import { NOBODY, needNobody } from "./support/users.js";
 
 
 describe("where lock files live", function () {
@@ -42,11 +42,7 @@ describe("where lock files live", function () {
 
   describe("a user who cannot write the file's folder", function () {
     before(function () {
-      const why = cannotRunAsNobody();
-      if (why) {
-        console.log(`      (skipped: ${why})`);
-        this.skip();
-      }
+      needNobody(this);
     });
 
     it("opens it for reading, and writers elsewhere wait for that reader", async function () {

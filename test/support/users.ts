@@ -20,3 +20,11 @@ export function cannotRunAsNobody(): string | null {
   });
   return (why = r.status === 0 ? null : `nobody cannot read this checkout (${AGENT}): clone it where other users may enter`);
 }
+
+/** In a before() hook: skips the suite, saying why, where agents cannot run as nobody. */
+export function needNobody(ctx: Mocha.Context): void {
+  const why = cannotRunAsNobody();
+  if (!why) return;
+  console.log(`      (skipped: ${why})`);
+  ctx.skip();
+}
