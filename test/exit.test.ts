@@ -4,7 +4,8 @@
 
 import { expect } from "chai";
 import { spawn } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
+import { constants } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import h5wasm from "h5wasm/node";
@@ -103,6 +104,12 @@ describe("closing at exit", function () {
   }
 });
 
+/** Whether process `pid` catches `signal` (its bit in SigCgt of /proc/<pid>/status). */
+function catches(pid: number, signal: NodeJS.Signals): boolean {
+  const mask = BigInt("0x" + (/^SigCgt:\s*([0-9a-f]+)/m.exec(readFileSync(`/proc/${pid}/status`, "latin1"))?.[1] ?? "0"));
+  return ((mask >> BigInt(constants.signals[signal] - 1)) & 1n) === 1n;
+}
+
 describe("signals while waiting for a lock", function () {
   const s = scenario("wait.h5");
 
@@ -113,6 +120,9 @@ describe("signals while waiting for a lock", function () {
       const waiter = await s.start("process", { name: "W" });
       void waiter.send({ cmd: "open", file: s.file, mode: "r" });
       await until(() => inspect(s.file).waiters.length === 1, 15_000, "W to wait");
+      // Blocked in its wait, the process has handed the signals back to their default action:
+      // /proc shows them no longer caught (handshake by state; the record appears a moment before).
+      await until(() => !catches(waiter.pid!, signal), 15_000, "W's signals back to their defaults");
       waiter.kill(signal).catch(() => undefined);
       const deadline = new Promise<"alive">((r) => setTimeout(() => r("alive"), 10_000).unref());
       const exit = await Promise.race([waiter.exitedBy, deadline]);
