@@ -81,7 +81,10 @@ export function h5pyTry(path: string, mode: string): { ok: boolean; errno?: numb
 }
 
 // Appends datasets <prefix>_<i> with "a" for `seconds`, retrying an open refused by a lock
-// (HDF5 fails at once: errno 11); prints the indices it appended, one line.
+// (HDF5 fails at once: errno 11), or one that found the file "truncated": HDF5 reads the
+// file's size when it opens it, before it takes its lock, so a writer that was finishing
+// then (Node or native alike) makes the open fail though nothing is wrong with the file.
+// Prints the refusals, then the indices it appended, one line.
 const APPEND = `
 import sys, time, h5py
 path, prefix, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
@@ -90,7 +93,7 @@ while time.time() < end:
     try:
         f = h5py.File(path, "a")
     except OSError as e:
-        if "unable to lock file" in str(e):
+        if "unable to lock file" in str(e) or "truncated file" in str(e):
             refused += 1; time.sleep(0.0005); continue
         raise
     f.create_dataset("%s_%d" % (prefix, i), data=[i]); f.close()
@@ -116,7 +119,7 @@ export function h5pyAppend(path: string, prefix: string, seconds: number): Promi
 
 /** The names in a file's root group, read by h5py. */
 export function h5pyKeys(path: string): string[] {
-  const r = spawnSync(PYTHON, ["-c", "import sys, h5py; f = h5py.File(sys.argv[1], 'r'); print('\\n'.join(f.keys()))", path], { encoding: "utf8" });
+  const r = spawnSync(PYTHON, ["-c", "import sys, h5py; f = h5py.File(sys.argv[1], 'r'); print('\\n'.join(f.keys()))", path], { encoding: "utf8", maxBuffer: 1 << 30 });
   if (r.status !== 0) throw new Error(`h5py could not read ${path}: ${r.stderr}`);
   return r.stdout.split("\n").filter(Boolean);
 }
