@@ -1,5 +1,6 @@
 // Error classes of the explicit API. Each has a stable string `code`; the drop-in patch
-// never throws these except LockTimeoutError (a wait that the user bounded ran out).
+// never throws these except LockTimeoutError (a wait that the user bounded ran out) and
+// ENOLOCKDIR for a lock folder the user configured that cannot be used.
 
 import type { LockMode } from "./lock/modes.js";
 

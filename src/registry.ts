@@ -1,7 +1,8 @@
 // The open-file table of one thread, in the spirit of PyTables' _FileRegistry: every HDF5
 // handle opened through the lock (by file id), the file it belongs to (by canonical path),
-// and the thread's lock on that file, which all the file's handles share and which follows
-// them. registry() is its public face; the rest is for the h5wasm adapter.
+// and the thread's lock on that file, which all the file's handles share and which needs
+// what HDF5 has open (docs/architecture.md, "A thread's lock on a file"). registry() is its
+// public face; the rest is for the h5wasm adapter.
 
 import * as h5 from "h5wasm/node";
 import { debug } from "./debug.js";

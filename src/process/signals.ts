@@ -3,7 +3,9 @@
 // theirs (a BroadcastChannel message), waiting up to CLOSE_WAIT_MS for them to say so in
 // the shared counters; then the process dies by the signal as it would have. A worker
 // busy in a long synchronous call cannot answer in time: its files are not flushed, but
-// its locks are released all the same, as its holders are gone.
+// its locks are released all the same, as its holders are gone. While the main thread is
+// blocked waiting for a lock, the hook steps aside (signalsUnhandledDuring), so that a
+// signal still ends the process at once.
 
 import { BroadcastChannel, isMainThread } from "node:worker_threads";
 import { onExit } from "signal-exit";
