@@ -81,6 +81,28 @@ describe("torture oracle", function () {
     expect(oracle({ actors: [actor("A", reopen("a")), sa] }).violations.map((v) => v.actors)).to.deep.equal([["A", "B"]]);
   });
 
+  it("an async Sr still reporting when a sync r of the thread reports first may be HDF5's first open: no overlap is claimed", function () {
+    // Seen in a run: openFileAsync(Sr) opened in HDF5, then a sync r joined that SWMR instance
+    // and logged "opened" before the async open's continuation logged its own.
+    const a: [number, Ev][] = [
+      [1000, { k: "open", h: 1, task: 0, f: "main", m: "Sr", via: "async", sc: "asyncsync" }],
+      [1100, { k: "open", h: 2, task: 0, f: "main", m: "r", via: "named", sc: "asyncsync" }],
+      [1110, { k: "opened", h: 2 }],
+      [1120, { k: "opened", h: 1 }],
+      [1200, { k: "close", h: 2 }],
+      [1300, { k: "close", h: 1 }],
+    ];
+    const sa = actor("B", session(1, "Sa", 500, 2500));
+    expect(oracle({ actors: [actor("A", a), sa] }).violations).to.deep.equal([]);
+    // The same with a plain sync r alone beside the Sa writer is an overlap.
+    const alone: [number, Ev][] = [
+      [1100, { k: "open", h: 2, task: 0, f: "main", m: "r", via: "named", sc: "single" }],
+      [1110, { k: "opened", h: 2 }],
+      [1200, { k: "close", h: 2 }],
+    ];
+    expect(oracle({ actors: [actor("A", alone), sa] }).violations.map((v) => v.kind)).to.deep.equal(["overlap"]);
+  });
+
   it("reports a refused open the thread's own handles do not explain, and only that one", function () {
     const refused = (h: number, m: "a" | "r", at: number, f: "main" | "crash" = "main"): [number, Ev][] => [
       [at, { k: "open", h, task: 0, f, m, via: "explicit", sc: "single" }],

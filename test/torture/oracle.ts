@@ -241,12 +241,20 @@ export function oracle(input: OracleInput): { violations: Violation[]; stats: St
           stats.opens[p.m] = (stats.opens[p.m] ?? 0) + 1;
           stats.opensByVia[p.via] = (stats.opensByVia[p.via] ?? 0) + 1;
           stats.waitsMs.push((ev.t - p.t) / 1000);
-          s.inst ??= { first: p.m, readers: [] };
+          if (!s.inst) {
+            // The first handle to report "opened" need not be the one HDF5 opened first: an
+            // async open logs "opened" a microtask after its HDF5 open, so a synchronous
+            // reopen may log first. With an Sr (Sa) open of the thread still reporting, the
+            // instance may be that SWMR one: take the mode that lets more in (no false overlap).
+            const pendingModes = new Set([...s.pending.values()].map((x) => x.m));
+            const first = p.m === "r" && pendingModes.has("Sr") ? "Sr" : p.m === "a" && pendingModes.has("Sa") ? "Sa" : p.m;
+            s.inst = { first, readers: [] };
+          }
           if (isWriter(p.m) && !s.inst.writer) {
             // Opened while another open of this thread on the file was still under way.
             const beside = [...s.pending.keys()].map((h) => `#${h}`);
             const note = beside.length ? `, opened while open ${beside.join(", ")} of this thread was pending` : "";
-            s.inst.writer = { t: ev.t, mode: lockOf(p.m), h: ev.h, m: p.m, note };
+            s.inst.writer = { t: ev.t, mode: s.inst.first === "Sa" ? "swmr-write" : lockOf(p.m), h: ev.h, m: p.m, note };
           }
           break;
         }
