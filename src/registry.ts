@@ -135,7 +135,12 @@ export class OpenFiles implements FileRegistry {
       this.#files.set(req.path, file);
     } else if (this.#acceptable(file, req) && !file.hdf5 && !covers(file.lock.mode, req.lock)) {
       const request = this.#retake(file, req);
-      file.lock = request.acquisition.runSync();
+      try {
+        file.lock = request.acquisition.runSync();
+      } catch (e) {
+        this.#files.delete(req.path); // its lock was let go for the retake: nothing is held now
+        throw e;
+      }
       file.native = request.native;
     }
     return this.#attach(file, req.path, req.lock);
