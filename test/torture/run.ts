@@ -38,7 +38,7 @@ import {
   type LogEvent,
   type Scenario,
 } from "./common.js";
-import { oracle, percentile, type ActorLog, type FinalState, type Violation } from "./oracle.js";
+import { oracle, percentile, type ActorLog, type FinalState, type Stats, type Violation } from "./oracle.js";
 
 const HOST = fileURLToPath(new URL("./host.js", import.meta.url));
 
@@ -81,7 +81,10 @@ export const DEFAULTS: TortureOptions = {
   json: false,
 };
 
-export interface Report {
+/** The oracle's counts that the report carries as they are. */
+type Counts = Pick<Stats, "opens" | "opensByVia" | "refusedExplained" | "swmrRefusedAlone" | "crashFileFailures" | "swmrStarts" | "rmwAcked" | "rmwUnacked">;
+
+export interface Report extends Counts {
   seed: number;
   replay: string;
   options: TortureOptions;
@@ -91,14 +94,6 @@ export interface Report {
   aborted: boolean;
   hosts: number;
   actors: number;
-  opens: Record<string, number>;
-  opensByVia: Record<string, number>;
-  refusedExplained: number;
-  swmrRefusedAlone: string[];
-  crashFileFailures: number;
-  swmrStarts: number;
-  rmwAcked: number;
-  rmwUnacked: number;
   finalCounter?: number;
   waitsMs: { n: number; p50: number; p99: number; max: number };
   faults: { terminate: number; sigkill: number; skipped: number };
