@@ -3,7 +3,9 @@
 
 import { expect } from "chai";
 import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { inspect } from "../src/index.js";
 import { until } from "./support/agent.js";
@@ -67,6 +69,27 @@ describe("the h5-threadsafe command", function () {
     const gone = cli("status", file);
     expect(gone.stdout).to.include("(gone)");
     expect(gone.status, "only a gone holder").to.equal(0);
+  });
+
+  it("clear --force never leaves a lock nobody can see: a waiter whose record it removed takes a new one; an idle record of a live thread stays", async function () {
+    const [holder, waiter, idler] = [await start("process"), await start("process"), await start("thread")];
+    const h = await holder.do({ cmd: "open", file, mode: "a" });
+    const opening = waiter.do({ cmd: "open", file, mode: "r" });
+    await until(() => inspect(file).waiters.length === 1, 15_000, "the waiter");
+    expect(cli("clear", "--force", file).status).to.equal(0);
+    // The holder's record is gone, as --force asked: the waiter takes the lock, by a record
+    // everyone sees (its own was removed too: it made a new one). The holder's flock on the
+    // data file still holds it back until the holder closes.
+    await until(() => inspect(file).holders.some((x) => x.pid === waiter.pid), 15_000, "the waiter's new record to hold");
+    await holder.do({ cmd: "close", index: h.index });
+    await opening;
+    expect(inspect(file).holders.map((x) => x.pid)).to.deep.equal([waiter.pid]);
+    await waiter.kill();
+    const i = await idler.do({ cmd: "open", file, mode: "r" });
+    await idler.send({ cmd: "closeAndHang", index: i.index }); // its record now idle, its thread alive
+    cli("clear", "--force", file); // also removes the killed waiter's record
+    const left = readdirSync(join(s.dir, ".held.h5.h5ts"));
+    expect(left.map((n) => n.split(",")[4]), "only the idle record of the live thread (in this process)").to.deep.equal([String(process.pid)]);
   });
 
   it("says how it is used, with exit code 2 for bad usage", function () {

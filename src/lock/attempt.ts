@@ -28,6 +28,9 @@ function me(): string {
   return (ownIdentity ??= identityPart(identity()));
 }
 
+/** A verdict, and whether the request's own record was missing from the listing. */
+type Look = Verdict & { ownGone: boolean };
+
 /** Liveness is looked up again at most this often per record while waiting. */
 const ALIVE_TTL_MS = 50;
 
@@ -48,7 +51,8 @@ export class Attempt {
   #behind: LockRecord[] = [];
   #aliveAt = new Map<string, number>();
   #touchedAt = 0;
-  readonly #mayMatter = (name: string) => !mayMatter(name, this.mode, me());
+  /** Names of records that cannot matter to this request (skipped without being read). */
+  readonly #skip = (name: string) => !mayMatter(name, this.mode, me());
   /** When the request began (µs): its place among waiters. */
   readonly since: number;
 
@@ -80,17 +84,17 @@ export class Attempt {
   tryIdle(): HeldLock | undefined {
     const idle = takeIdle(this.path, this.mode);
     if (!idle) return undefined;
-    let v: Verdict | undefined;
+    let v: Look | undefined;
     try {
       mark(idle.fd, this.mode);
       v = this.#look(idle, this.mode);
     } finally {
-      if (v?.action !== "take") {
+      if (v?.action !== "take" || v.ownGone) {
         discard(idle, false); // also when the look threw: never leave it marked as holding
         wakeAll(); // its tentative mark may have held someone back
       }
     }
-    if (v.action === "take") {
+    if (v.action === "take" && !v.ownGone) {
       if (debug.enabled) debug("acquire %s %s (reused record)", this.path, this.mode);
       return new HeldLock(this.path, idle, this.options.remoteStaleMs);
     }
@@ -111,6 +115,13 @@ export class Attempt {
     const record = this.#record;
     for (;;) {
       const v = this.#look(record, this.#shows);
+      if (v.ownGone) {
+        // Removed from under it: start again with a new record (its place in line is lost).
+        discard(record, false);
+        this.#record = undefined;
+        this.#behind = [];
+        return undefined;
+      }
       switch (v.action) {
         case "look":
           this.#show("waiting");
@@ -142,13 +153,18 @@ export class Attempt {
   }
 
   /** Lists the records that may matter, asks the protocol, reaps the dead. */
-  #look(own: LockRecord, shows: RecordState): Verdict {
+  #look(own: LockRecord, shows: RecordState): Look {
     const snapshot: Seen[] = [];
+    let ownSeen = false;
+    const skipHere = (name: string) => {
+      if (name === own.name) ownSeen = true;
+      return this.#skip(name);
+    };
     const aliveOf = (r: LockRecord) => this.#alive(r);
     for (const dir of this.#dirs) {
       const oftenMissing = dir === this.#fallback && dir !== own.dir;
       const fallback = dir === this.#fallback;
-      for (const record of listRecords(dir, this.#mayMatter, oftenMissing)) {
+      for (const record of listRecords(dir, dir === own.dir ? skipHere : this.#skip, oftenMissing)) {
         // The fallback is this host's: a record there that claims another host is forged.
         if (fallback && record.host !== identity().host) continue;
         const file = readRecordFile(record);
@@ -174,7 +190,9 @@ export class Attempt {
       debug("wait %s %s behind %s", this.path, this.mode, v.blockers.map((b) => `${b.mode}:${b.record.pid}/${b.record.tid}`).join(" "));
     }
     this.#blockers = v.blockers;
-    return v;
+    // Its own record removed from under it (h5-threadsafe clear --force): it must not hold
+    // by a record nobody can see.
+    return { ...v, ownGone: !ownSeen };
   }
 
   // Each one must still be there, alive, and waiting or holding in a conflicting mode: a

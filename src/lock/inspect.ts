@@ -50,14 +50,17 @@ export function inspect(path: string, options?: Partial<LockOptions>): LockState
 }
 
 /**
- * Removes the records of holders and waiters that are gone (with `alsoLive`, all of them:
- * for holders known to be stuck); returns how many.
+ * Removes the records of holders and waiters that are gone (with `alsoLive`, those of live
+ * ones too: for holders known to be stuck); returns how many. A live thread's idle record
+ * holds nothing and stays: that thread may take it again for its next open.
  */
 export function clearGone(path: string, options?: Partial<LockOptions>, alsoLive = false): number {
   const { dirs, records, o } = recordsOf(path, options);
   let n = 0;
   for (const r of records) {
-    if ((alsoLive || !isAlive(r, o.remoteStaleMs)) && removeRecord(r.dir, r.name)) n++;
+    const alive = isAlive(r, o.remoteStaleMs);
+    if (alive && (!alsoLive || readState(r) === "free")) continue;
+    if (removeRecord(r.dir, r.name)) n++;
   }
   for (const d of dirs) removeIfEmpty(d);
   return n;
