@@ -4,7 +4,7 @@
 // The unprivileged user is `nobody`, in child processes started with its uid (as root).
 
 import { expect } from "chai";
-import { chmodSync, existsSync, mkdirSync, readdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { inspect } from "../src/index.js";
 import { until } from "./support/agent.js";
@@ -38,6 +38,15 @@ describe("where lock files live", function () {
     expect(inspect(file, { lockDir: locks }).holders.map((x) => x.mode)).to.deep.equal(["exclusive"]);
     await a.do({ cmd: "close", index: h.index });
     await until(() => readdirSync(locks).length === 0, 5000, "the lock folder to go");
+  });
+
+  it("modes do not depend on the umask: a holder with umask 077 still makes a folder and records others can read", async function () {
+    const a = await start({ prefix: ["sh", "-c", 'umask 077 && exec "$0" "$@"'] });
+    const h = await a.do({ cmd: "open", file, mode: "r" });
+    const lockDir = join(dir, ".data.h5.h5ts");
+    expect(statSync(lockDir).mode & 0o777, "the folder").to.equal(0o755);
+    for (const name of readdirSync(lockDir)) expect(statSync(join(lockDir, name)).mode & 0o777, name).to.equal(0o644);
+    await a.do({ cmd: "close", index: h.index });
   });
 
   describe("a user who cannot write the file's folder", function () {
