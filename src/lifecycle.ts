@@ -11,13 +11,22 @@ import { openFiles } from "./registry.js";
 
 // Per thread, shared by every copy of the package in it: each hook once.
 const KEY = Symbol.for("h5-threadsafe.lifecycle.v1");
-const hooks = ((globalThis as { [KEY]?: { exit: boolean; signals: boolean } })[KEY] ??= { exit: false, signals: false });
+const hooks = ((globalThis as { [KEY]?: { exit: boolean; signals: boolean; openedSinceLook: boolean } })[KEY] ??= { exit: false, signals: false, openedSinceLook: false });
 
-/** Closes this thread's files at exit and on the signals (called on its first open). */
+/** Closes this thread's files at exit and on the signals (called on each open). */
 export function closeAtExit(): void {
+  hooks.openedSinceLook = true;
   if (hooks.exit) return;
   hooks.exit = true;
   process.on("exit", () => closeLeftOpen("exit"));
+  // A signal that came while the program was busy in synchronous code waits, caught, for
+  // the event loop; if the loop is about to end, it would be lost (the process would exit
+  // with 0, where bare Node dies by the signal). One more turn lets it be handled.
+  process.on("beforeExit", () => {
+    if (!hooks.openedSinceLook) return;
+    hooks.openedSinceLook = false;
+    setImmediate(() => {});
+  });
   watchSignals();
 }
 

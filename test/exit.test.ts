@@ -110,6 +110,23 @@ function catches(pid: number, signal: NodeJS.Signals): boolean {
   return ((mask >> BigInt(constants.signals[signal] - 1)) & 1n) === 1n;
 }
 
+describe("a signal during busy synchronous code", function () {
+  const s = scenario("busy.h5");
+
+  it("still ends the process by that signal once the code returns, as in bare Node (it is not lost)", async function () {
+    const busy = fileURLToPath(new URL("./fixtures/busy-writer.js", import.meta.url));
+    const c = spawn(process.execPath, [busy, s.file], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    c.stdout!.on("data", (d) => {
+      out += d;
+      if (String(d).includes("ready")) c.kill("SIGINT");
+    });
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => c.on("exit", (code, sig) => r([code, sig])));
+    expect({ code, signal }).to.deep.equal({ code: null, signal: "SIGINT" });
+    expect(out, "the busy code ran to its end first").to.include("done");
+  });
+});
+
 describe("signals while waiting for a lock", function () {
   const s = scenario("wait.h5");
 
