@@ -250,6 +250,9 @@ export class OpenFiles implements FileRegistry {
     }
     const file = this.#files.get(share.path);
     if (!file || !file.shares.delete(share)) return;
+    // HDF5 lets go of its file object with the thread's last open handle, even while opens
+    // are still on their way (an openFileAsync that joined): they will open a new one.
+    if (![...file.shares].some((s) => s.fileId !== undefined)) file.hdf5 = undefined;
     if (file.shares.size === 0) {
       this.#files.delete(share.path);
       const never = failed && !file.hdf5; // no handle was ever opened: leave nothing

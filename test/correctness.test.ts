@@ -99,6 +99,24 @@ describe("correct on every path", function () {
     expect(s.order()).to.deep.equal(["H opened a", "H closing", "A opened r", "A opened r", "A closing", "A closing", "B opened a"]);
   });
 
+  it("an async open that joined while the thread's last handle closed gets a lock for the new file object HDF5 opens", async function () {
+    // Sa, then Sr joins; Sa closes; openFileAsync(a) joins while Sr is open, then Sr closes
+    // before the async open opens: HDF5 opens the file anew, for plain writing.
+    const file = s.file;
+    const [a, b] = [await s.start("thread", { name: "A" }), await s.start("process", { name: "B" })];
+    const sa = await a.do({ cmd: "open", file, mode: "Sa" });
+    const sr = await a.do({ cmd: "open", file, mode: "Sr" });
+    await a.do({ cmd: "close", index: sa.index });
+    const w = await a.do({ cmd: "asyncThenClose", file, mode: "a", index: sr.index });
+    expect(opened(w)).to.equal(true);
+    expect(held(file), "a plain writer's lock").to.deep.equal(["exclusive"]);
+    const reading = b.do({ cmd: "open", file, mode: "Sr" });
+    await until(() => inspect(file).waiters.length === 1, 15_000, "B's Sr to wait for the writer");
+    await a.do({ cmd: "close", index: w.index });
+    expect(opened(await reading)).to.equal(true);
+    expect(s.order().slice(-2)).to.deep.equal(["A closing", "B opened Sr"]);
+  });
+
   it("openFileAsync opens with Sa, as openFile does", async function () {
     const f = await openFileAsync(s.file, "Sa");
     expect(f.file_id >= 0n).to.equal(true);

@@ -11,6 +11,8 @@ export type Command =
   /** Start openFileAsync and answer at once with its number; `settle` answers when it has opened. */
   | { cmd: "openAsync"; file: string; mode: string; options?: Record<string, unknown> }
   | { cmd: "settle"; pending: number }
+  /** openFileAsync(file, mode), then at once (before it opens) close handle `index`; answers when it has opened. */
+  | { cmd: "asyncThenClose"; file: string; mode: string; index: number }
   /** openFileAsync(file, asyncMode), then one microtask later a patched new File(file, syncMode); both kept open. */
   | { cmd: "asyncThenSync"; file: string; asyncMode: string; syncMode: string }
   /** Close, reply, then block the thread for good (as a worker terminated right after a close). */
