@@ -15,7 +15,8 @@
 //
 // Faults: before opening main or w for writing, the actor marks itself "tainted" in the
 // host's control array, unless the host asked it to freeze (then it waits); the taint
-// lasts until the thread's last handle on that file is closed. The host only kills
+// lasts until the thread's last handle on that file is closed and no open of it is on its
+// way (one may have joined the writer's file object in HDF5). The host only kills
 // actors that are not tainted (see host.ts), so a kill never leaves main or w marked
 // "open for write" by a dead writer. The crash file has no such protection.
 
@@ -98,7 +99,10 @@ const newSid = () => cfg.num * 2 ** 20 + ++sessionSeq;
 
 function settle(key: FileKey): void {
   const s = perFile[key];
-  if (s.handles.size === 0) {
+  // An open still on its way (an async one, say) may join the writer's file object in
+  // HDF5 before the writer's handle closes, and keep it open for writing: while one is, a
+  // kill is no safer than while a writer's handle is open.
+  if (s.handles.size === 0 && s.opening === 0) {
     s.swmr = false;
     if (s.writerOpens === 0 && s.taint > 0) {
       Atomics.sub(ctl, TAINT, s.taint);
