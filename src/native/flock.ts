@@ -39,11 +39,13 @@
 //   (BEST_EFFORT and H5Pset_file_locking are in 1.10.8; older releases, not read here,
 //   may parse the variable differently.)
 //
-// This module therefore maps h5wasm modes as HDF5 does (nativePlan below):
-//   r, Sr -> shared;  a, w -> exclusive, taken BEFORE h5wasm opens (w truncates);
-//   x -> exclusive, taken right AFTER h5wasm created the file (taking it before would
-//        need creating the file, which makes x fail; HDF5 has the same window);
-//   Sa -> exclusive while h5wasm opens, dropped once the open succeeded (as HDF5).
+// nativePlan below maps h5wasm modes as HDF5 does, for reference and the measurements in
+// bench/native-flock-table.ts: r, Sr -> shared; a, w -> exclusive, taken BEFORE h5wasm
+// opens (w truncates); x -> exclusive, right AFTER h5wasm created the file (before, it
+// would need creating the file, which makes x fail; HDF5 has the same window); Sa ->
+// exclusive while opening, then dropped. The lock layer (gate.ts) takes the same, except
+// that a SWMR writer takes none at all (not even during its open), as the design asks: a
+// SWMR writer must be able to open beside SWMR readers.
 // Switches: HDF5_USE_FILE_LOCKING=FALSE|0 (HDF5's own), H5TS_NATIVE_LOCK=0|false|off
 // (ours), and the `enabled: false` option. Where koffi cannot be loaded (another
 // platform, `npm install --omit=optional`) or the platform has no flock (Windows: HDF5
@@ -329,7 +331,7 @@ export interface NativePlan {
   create: boolean;
 }
 
-/** HDF5's choice of lock for an h5wasm mode (see the comment at the top). */
+/** HDF5's own choice of lock for an h5wasm mode (see the comment at the top; gate.ts differs for Sa). */
 export function nativePlan(mode: H5Mode): NativePlan {
   switch (mode) {
     case "r":
