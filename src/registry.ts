@@ -115,11 +115,6 @@ export class OpenFiles implements FileRegistry {
 
   // --- the thread's lock per file ---
 
-  /** The mode of this thread's lock on `path`, if it holds one. */
-  heldMode(path: string): LockMode | undefined {
-    return this.#files.get(path)?.lock.mode;
-  }
-
   /**
    * A share of this thread's lock on the file for a new handle, waiting for others where
    * the thread holds nothing yet (never for itself). A reopen joins what HDF5 already has

@@ -19,11 +19,6 @@ export function compatible(held: LockMode, wanted: LockMode): boolean {
   return COEXIST[held][wanted];
 }
 
-/** A writer mode: one that excludes other writers. */
-export function isWriter(mode: LockMode): boolean {
-  return mode === "exclusive" || mode === "swmr-write";
-}
-
 /**
  * Whether holding `to` instead of `from` can only let more others in: every mode that
  * `to` refuses, `from` refuses too. Such a change needs nobody's consent.
