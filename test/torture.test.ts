@@ -103,6 +103,30 @@ describe("torture oracle", function () {
     expect(oracle({ actors: [actor("A", alone), sa] }).violations.map((v) => v.kind)).to.deep.equal(["overlap"]);
   });
 
+  it("places an async open where HDF5 made it: joined to the thread's Sa instance before its last other handle closed, it reads as SWMR writing", function () {
+    // Seen in CI (and in an 8-minute run, with r into Sr): an async a joined the thread's Sa
+    // file object in HDF5, the Sa handle closed, and only then did the a report "opened".
+    const log = (hdf5At: number): [number, Ev][] => [
+      [1000, { k: "open", h: 1, task: 0, f: "main", m: "Sa", via: "patch", sc: "swmr" }],
+      [1005, { k: "hdf5", id: "11" }],
+      [1010, { k: "opened", h: 1, id: "11" }],
+      [1100, { k: "open", h: 2, task: 1, f: "main", m: "a", via: "async", sc: "single" }],
+      ...(hdf5At < 1200 ? ([[hdf5At, { k: "hdf5", id: "12" }]] as [number, Ev][]) : []),
+      [1200, { k: "close", h: 1 }],
+      [1201, { k: "closed", h: 1 }],
+      ...(hdf5At > 1200 ? ([[hdf5At, { k: "hdf5", id: "12" }]] as [number, Ev][]) : []),
+      [1260, { k: "opened", h: 2, id: "12" }],
+      [1300, { k: "close", h: 2 }],
+    ];
+    const reader = actor("B", session(1, "Sr", 900, 2000));
+    expect(oracle({ actors: [actor("A", log(1150)), reader] }).violations, "joined the SWMR writer's file object").to.deep.equal([]);
+    // Opened by HDF5 after the Sa handle closed: a new, exclusive file object beside the reader.
+    expect(oracle({ actors: [actor("A", log(1250)), reader] }).violations.map((v) => v.kind)).to.deep.equal(["overlap"]);
+    // Without the "hdf5" lines only the reports say when: the false overlap of the CI run.
+    const unplaced = log(1150).filter(([, e]) => e.k !== "hdf5");
+    expect(oracle({ actors: [actor("A", unplaced), reader] }).violations.map((v) => v.kind)).to.deep.equal(["overlap"]);
+  });
+
   it("reports a refused open the thread's own handles do not explain, and only that one", function () {
     const refused = (h: number, m: "a" | "r", at: number, f: "main" | "crash" = "main"): [number, Ev][] => [
       [at, { k: "open", h, task: 0, f, m, via: "explicit", sc: "single" }],

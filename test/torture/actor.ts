@@ -57,6 +57,19 @@ function log(e: Record<string, unknown>, t = nowUs()): void {
 }
 log({ k: "start", actor: cfg.id, pid: process.pid, threadId, seed: cfg.seed });
 
+// HDF5's open, as it happens: wrapped outside the patch's wrapper (which takes the lock
+// around the original), so the line is written right after HDF5 opened, before any other
+// task of this thread can run. Every way of opening goes through Module.open.
+{
+  const M = h5.Module as unknown as { open: (...args: unknown[]) => bigint };
+  const open = M.open;
+  M.open = function (this: unknown, ...args: unknown[]) {
+    const id = open.apply(this, args);
+    if (id >= 0n) log({ k: "hdf5", id: String(id) });
+    return id;
+  };
+}
+
 const ctl = new Int32Array(cfg.ctl);
 const FREEZE = ctlFreeze(cfg.slot);
 const TAINT = ctlTaint(cfg.slot);
@@ -165,7 +178,7 @@ async function open(task: number, sc: Scenario, key: FileKey, mode: H5Mode, aske
     const hd: Handle = { h, key, mode, f };
     s.handles.add(hd);
     if (mode === "Sa") s.swmr = true;
-    log({ k: "opened", h }, t);
+    log({ k: "opened", h, id: String(f.file_id) }, t);
     return hd;
   }
   const code = error ? String((error as { code?: string }).code ?? (error as Error).name ?? "throw") : "file_id -1";

@@ -122,11 +122,17 @@ export const ctlSize = (workers: number) => 1 + 2 * workers;
  * One line of an actor's ordering log (JSON). `t` is nowUs() when the event happened:
  * for "open" just before the open call, for "opened"/"refused" just after it returned,
  * for "close" just before the close call, for "swmr" just before start_swmr_write.
+ * "hdf5" is HDF5's own open returning (a wrapper around h5wasm's Module.open, outside the
+ * patch's): the moment the handle joined or made the thread's HDF5 file object. An async
+ * open reports "opened" later (its promise resolves a microtask or more after), when
+ * other tasks of the thread may have closed handles meanwhile; "opened" carries the
+ * handle's file id, so that the oracle can put the open where HDF5 did it.
  */
 export type LogEvent =
   | { t: number; k: "start"; actor: string; pid: number; threadId: number; seed: number }
   | { t: number; k: "open"; h: number; task: number; f: FileKey; m: H5Mode; via: Via; sc: Scenario; asked?: Via }
-  | { t: number; k: "opened"; h: number }
+  | { t: number; k: "hdf5"; id: string }
+  | { t: number; k: "opened"; h: number; id?: string }
   | { t: number; k: "refused"; h: number; code: string; msg?: string }
   | { t: number; k: "swmr"; h: number; ok: boolean }
   | { t: number; k: "close"; h: number }

@@ -20,6 +20,9 @@
 //     joined a writer. So the thread holds exclusive (swmr-write for Sa, and from the
 //     moment start_swmr_write is called) from the writer's open return to the close call
 //     of its last handle.
+//   Opens are placed where HDF5 made them (placeOpens: the actor logs HDF5's own open
+//   returning), not where they reported: an async open reports later, and another task
+//   of the thread may have closed the last other handle in between.
 //   Each interval lies inside the true holding (the lock is taken before the open returns
 //   and let go after close is called), so an intersection of two intervals is a real
 //   overlap; `marginUs` (default 0) asks for intersections longer than that.
@@ -221,7 +224,7 @@ export function oracle(input: OracleInput): { violations: Violation[]; stats: St
       }
     };
 
-    for (const ev of a.events) {
+    for (const ev of placeOpens(a.events)) {
       switch (ev.k) {
         case "open": {
           fileOf.set(ev.h, ev.f);
@@ -242,12 +245,14 @@ export function oracle(input: OracleInput): { violations: Violation[]; stats: St
           stats.opensByVia[p.via] = (stats.opensByVia[p.via] ?? 0) + 1;
           stats.waitsMs.push((ev.t - p.t) / 1000);
           if (!s.inst) {
-            // The first handle to report "opened" need not be the one HDF5 opened first: an
-            // async open logs "opened" a microtask after its HDF5 open, so a synchronous
-            // reopen may log first. With an Sr (Sa) open of the thread still reporting, the
-            // instance may be that SWMR one: take the mode that lets more in (no false overlap).
+            // Placed where HDF5 opened it (placeOpens), the first to open made the instance.
+            // A log without "hdf5" lines (older, or hand-made) only has when opens
+            // reported: an async open reports a microtask or more after its HDF5 open, so
+            // a synchronous reopen may report first. With an Sr (Sa) open of the thread
+            // still reporting, the instance may be that SWMR one: take the mode that lets
+            // more in (no false overlap).
             const pendingModes = new Set([...s.pending.values()].map((x) => x.m));
-            const first = p.m === "r" && pendingModes.has("Sr") ? "Sr" : p.m === "a" && pendingModes.has("Sa") ? "Sa" : p.m;
+            const first = "exact" in ev ? p.m : p.m === "r" && pendingModes.has("Sr") ? "Sr" : p.m === "a" && pendingModes.has("Sa") ? "Sa" : p.m;
             s.inst = { first, readers: [] };
           }
           if (isWriter(p.m) && !s.inst.writer) {
@@ -451,6 +456,32 @@ export function oracle(input: OracleInput): { violations: Violation[]; stats: St
   }
   stats.waitsMs.sort((x, y) => x - y);
   return { violations, stats, segments };
+}
+
+type Placed = LogEvent | (Extract<LogEvent, { k: "opened" }> & { exact: true });
+
+/**
+ * The log with each open put where HDF5 made it: an "opened" that names its file id moves
+ * to the latest "hdf5" line of that id before it (and takes its time). Within a thread
+ * nothing runs between HDF5's open and that line, so the order of opens and closes is
+ * then HDF5's own: an async open that joined the thread's file object before another
+ * task closed the last other handle is seen to join it, not to open a new one.
+ */
+export function placeOpens(events: LogEvent[]): Placed[] {
+  const latest = new Map<string, number>();
+  const placedAt = new Map<number, Placed>();
+  const moved = new Set<number>();
+  events.forEach((ev, i) => {
+    if (ev.k === "hdf5") latest.set(ev.id, i);
+    else if (ev.k === "opened" && ev.id !== undefined) {
+      const j = latest.get(ev.id);
+      if (j === undefined) return;
+      latest.delete(ev.id);
+      placedAt.set(j, { ...ev, t: events[j].t, exact: true });
+      moved.add(i);
+    }
+  });
+  return events.flatMap((ev, i) => (moved.has(i) ? [] : [placedAt.get(i) ?? ev]));
 }
 
 function isWriter(m: string): boolean {
