@@ -8,6 +8,8 @@ import { hostname } from "node:os";
 import { debug } from "../debug.js";
 import type { HolderInfo } from "../errors.js";
 import type { LockMode } from "../lock/modes.js";
+import { IDLE_MS } from "../lock/idle.js";
+import { Keep } from "../lock/keep.js";
 import type { Gate } from "../lock/wait.js";
 import { NativeFileLock, type FlockKind } from "./flock.js";
 
@@ -57,14 +59,10 @@ export function dataFileGate(path: string, mode: LockMode, create: boolean): Dat
   };
 }
 
-// Descriptors whose flock was let go, kept until the event loop turns for the thread's
-// next open of the same file (the common loop): a flock and an unlock instead of an open,
-// a stat and a close. One per file; closed by a timer, and at exit.
-const idle = new Map<string, NativeFileLock>();
-/** At most this many kept descriptors per thread (a loop over many files must not run out). */
-const MAX_IDLE = 32;
-let sweeping: NodeJS.Timeout | undefined;
-let hooked = false;
+// Descriptors whose flock was let go, kept a while (as released records are, idle.ts) for
+// the thread's next open of the same file: a flock and an unlock instead of an open, a
+// stat and a close. One per file, 32 at most per thread.
+const idle = new Keep<NativeFileLock>({ max: 32, keepMs: IDLE_MS }, (lock) => lock.close());
 
 /** Lets go of the data file's flock with its lock; the descriptor is kept a moment for reuse. */
 export function releaseDataFileLock(lock: NativeFileLock | undefined): void {
@@ -76,35 +74,13 @@ export function releaseDataFileLock(lock: NativeFileLock | undefined): void {
     lock.close();
     return;
   }
-  const previous = idle.get(lock.path);
-  if (previous) {
-    idle.delete(lock.path);
-    previous.close();
-  }
-  if (idle.size >= MAX_IDLE) {
-    const [path, oldest] = idle.entries().next().value as [string, NativeFileLock];
-    idle.delete(path);
-    oldest.close();
-  }
-  idle.set(lock.path, lock);
-  sweeping ??= setTimeout(sweepIdle, 0).unref();
-  if (!hooked) {
-    hooked = true;
-    process.on("exit", sweepIdle);
-  }
-}
-
-function sweepIdle(): void {
-  sweeping = undefined;
-  for (const lock of idle.values()) lock.close();
-  idle.clear();
+  idle.put(lock.path, lock);
 }
 
 /** This thread's kept descriptor of `path`, if the path still names the same file. */
 function takeIdle(path: string, kind: FlockKind): NativeFileLock | undefined {
-  const lock = idle.get(path);
+  const lock = idle.take(path);
   if (!lock) return undefined;
-  idle.delete(path);
   try {
     // Removed and made again meanwhile: the descriptor would lock the old file.
     const st = statSync(path);
