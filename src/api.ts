@@ -18,6 +18,11 @@ export type Mode = "r" | "a" | "w" | "x" | "Sa" | "Sr";
 /** Lock options for this call, plus h5wasm's own File options (track_order, libver). */
 export interface OpenOptions extends Partial<Pick<Options, "timeoutMs" | "warnAfterMs" | "remoteStaleMs" | "lockDir">>, h5.FileOptions {}
 
+/** The async API's options: also a `signal` that gives up the wait (an AbortError, or the signal's reason). */
+export interface AsyncOpenOptions extends OpenOptions {
+  signal?: AbortSignal;
+}
+
 /** A File opened through the explicit API: its close() gives back its lock. */
 export class ThreadsafeFile extends h5.File {
   override close(): number {
@@ -25,6 +30,10 @@ export class ThreadsafeFile extends h5.File {
   }
   override [Symbol.dispose](): void {
     if (openFiles().get(this.file_id)?.file === this) this.close();
+  }
+  /** For `await using`: closes as `using` does (closing never waits). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this[Symbol.dispose]();
   }
 }
 
@@ -122,22 +131,26 @@ export function openFile(path: string, mode: Mode = "r", options?: OpenOptions):
 
 /**
  * Like openFile, but waits for the lock without blocking the event loop; the open itself
- * then runs synchronously as in h5wasm.
+ * then runs synchronously as in h5wasm. `options.signal` gives up the wait: the promise
+ * rejects with the signal's reason (an AbortError by default) and nothing is left held.
  */
-export async function openFileAsync(path: string, mode: Mode = "r", options?: OpenOptions): Promise<ThreadsafeFile> {
+export async function openFileAsync(path: string, mode: Mode = "r", options?: AsyncOpenOptions): Promise<ThreadsafeFile> {
+  const { signal, ...rest } = options ?? {};
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError("options.signal", "must be an AbortSignal");
+  signal?.throwIfAborted();
   const c = check(path, mode);
-  const lockOptions = lockOptionsOf(options);
+  const lockOptions = lockOptionsOf(options ? rest : undefined);
   ready();
   // Take the thread's lock first without blocking; the open below then joins it at once.
   const request = { path: canonicalPath(c.path), lock: c.lock, mode: c.mode, options: lockOptions, strict: true };
   let waiting;
   try {
-    waiting = await openFiles().claim(request);
+    waiting = await openFiles().claim(request, signal);
   } catch (e) {
     throw e instanceof H5TSError && e.code === "EREOPEN" ? new FileOpenError("EREOPEN", c.path, c.mode, e.message, { cause: e }) : e;
   }
   try {
-    return construct(c.path, c.mode, options, lockOptions);
+    return construct(c.path, c.mode, rest, lockOptions);
   } finally {
     waiting.release();
   }
@@ -161,4 +174,17 @@ export function withFile<T>(path: string, mode: Mode, fn: (file: ThreadsafeFile)
   }
   file.close();
   return result;
+}
+
+/**
+ * As withFile, waiting for the lock without blocking the event loop (openFileAsync):
+ * opens, awaits `fn` with the file, closes it whatever happened. Returns what `fn` returns.
+ */
+export async function withFileAsync<T>(path: string, mode: Mode, fn: (file: ThreadsafeFile) => T | Promise<T>, options?: AsyncOpenOptions): Promise<T> {
+  const file = await openFileAsync(path, mode, options);
+  try {
+    return await fn(file);
+  } finally {
+    file.close();
+  }
 }

@@ -17,12 +17,18 @@ export interface Options {
   warnUnclosed: boolean;
 }
 
+/**
+ * A number of ms from the environment. A value that is not one is said once (a warning,
+ * H5TS_BAD_ENV) and the default used: the patch must not make every open throw over a
+ * typo in a variable (opens only ever fail as h5wasm's do, or with LockTimeoutError).
+ */
 function envNumber(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === "") return fallback;
   const value = raw === "Infinity" ? Infinity : Number(raw);
-  if (!(value >= 0)) throw new InvalidArgumentError(name, `must be a number >= 0 or "Infinity", got ${JSON.stringify(raw)}`);
-  return value;
+  if (value >= 0) return value;
+  process.emitWarning(`${name}=${JSON.stringify(raw)} is not a number of milliseconds >= 0 (or "Infinity"); using ${fallback}`, { type: "H5ThreadsafeWarning", code: "H5TS_BAD_ENV" });
+  return fallback;
 }
 
 function defaults(): Options {

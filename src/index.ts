@@ -1,5 +1,5 @@
 // h5-threadsafe: readers–writer locking for h5wasm across worker threads, processes and hosts.
-export { openFile, openFileAsync, withFile, ThreadsafeFile, type Mode, type OpenOptions } from "./api.js";
+export { openFile, openFileAsync, withFile, withFileAsync, ThreadsafeFile, type Mode, type OpenOptions, type AsyncOpenOptions } from "./api.js";
 export { patch, unpatch, isPatched } from "./patch.js";
 export { configure, settings, type Options } from "./config.js";
 export { FileOpenError, H5TSError, InvalidArgumentError, LockTimeoutError, type HolderInfo } from "./errors.js";

@@ -101,11 +101,36 @@ interface Request {
 
 /** An asynchronous request of this thread still waiting for a file's lock. */
 interface Pending extends Request {
-  /** Settles once it holds, failed, or was taken over by a synchronous open. */
-  settled: Promise<unknown>;
+  /** Resolves once it holds, failed (`error`), or was taken over by a synchronous open; never rejects. */
+  settled: Promise<void>;
+  error?: { error: unknown };
+  /** The async opens waiting for it now. */
+  waiters: number;
+  /** Given up: a lock it still gets is let go at once. */
+  abandoned?: boolean;
 }
 
-/** The reason a pending asynchronous request ends when a synchronous open takes its place. */
+/** `promise`, or the signal's reason as soon as it aborts. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** The reason a pending asynchronous request ends when a synchronous open takes its place, or every async open gave it up. */
 class TakenOver extends Error {}
 
 export class OpenFiles implements FileRegistry {
@@ -141,45 +166,87 @@ export class OpenFiles implements FileRegistry {
     return this.#attach(file, req.path, req.lock);
   }
 
-  /** As claimSync, waiting without blocking the event loop. */
-  async claim(req: ShareRequest): Promise<Share> {
-    for (;;) {
-      const file = this.#files.get(req.path);
-      if (file) {
-        if (!this.#acceptable(file, req) || file.hdf5 || covers(file.lock.mode, req.lock)) return this.#attach(file, req.path, req.lock);
-        // Held ahead of an open that comes within this turn (openFileAsync opens as soon as
-        // it holds), but too weak for this one: look again once that open is done.
-        await new Promise((resolve) => setImmediate(resolve));
-        continue;
+  /**
+   * As claimSync, waiting without blocking the event loop. One request per file and
+   * thread: other async opens of the file join it. `signal` gives up this open's wait
+   * (rejecting with its reason); the request goes when no open waits for it any more.
+   */
+  async claim(req: ShareRequest, signal?: AbortSignal): Promise<Share> {
+    try {
+      for (;;) {
+        signal?.throwIfAborted();
+        const file = this.#files.get(req.path);
+        if (file) {
+          if (!this.#acceptable(file, req) || file.hdf5 || covers(file.lock.mode, req.lock)) return this.#attach(file, req.path, req.lock);
+          // Held ahead of an open that comes within this turn (openFileAsync opens as soon as
+          // it holds), but too weak for this one: look again once that open is done.
+          await abortable(new Promise((resolve) => setImmediate(resolve)), signal);
+          continue;
+        }
+        const pending = this.#pending.get(req.path) ?? this.#startPending(req);
+        pending.waiters++;
+        try {
+          await abortable(pending.settled, signal);
+        } finally {
+          pending.waiters--;
+          if (pending.waiters === 0 && signal?.aborted) this.#giveUp(req.path, pending);
+        }
+        if (pending.error && !(pending.error.error instanceof TakenOver)) throw pending.error.error;
       }
-      const pending = this.#pending.get(req.path);
-      if (pending) {
-        await pending.settled; // one request per file and thread: the rest join it
-        continue;
-      }
-      await this.#acquirePending(req);
+    } catch (e) {
+      if (signal?.aborted) this.#dropUnused(req.path);
+      throw e;
     }
   }
 
-  async #acquirePending(req: ShareRequest): Promise<void> {
+  /** Starts this thread's request for the file; once it holds, the lock waits in #files for the opens that join it. */
+  #startPending(req: ShareRequest): Pending {
     const request = this.#request(req, req.lock);
-    const running = request.acquisition.run();
-    const pending: Pending = { ...request, settled: running.catch(() => undefined) };
+    const pending: Pending = { ...request, waiters: 0, settled: Promise.resolve() };
+    pending.settled = request.acquisition.run().then(
+      (lock) => {
+        if (this.#pending.get(req.path) !== pending) {
+          // Taken over by a synchronous open (which owns the lock now), or given up.
+          if (pending.abandoned) {
+            pending.native?.close();
+            lock.release(true);
+          }
+          return;
+        }
+        this.#pending.delete(req.path);
+        if (this.#files.has(req.path)) {
+          request.native?.close();
+          lock.release(true);
+        } else this.#files.set(req.path, { lock, native: request.native, shares: new Set() });
+      },
+      (error) => {
+        if (this.#pending.get(req.path) === pending) this.#pending.delete(req.path);
+        pending.error = { error };
+      },
+    );
     this.#pending.set(req.path, pending);
-    try {
-      const lock = await running;
-      // Taken over by a synchronous open meanwhile: that open owns the lock (and may have
-      // closed and let it go already); the caller looks again.
-      if (this.#pending.get(req.path) !== pending) return;
-      if (this.#files.has(req.path)) {
-        request.native?.close();
-        lock.release(true);
-      } else this.#files.set(req.path, { lock, native: request.native, shares: new Set() });
-    } catch (e) {
-      if (!(e instanceof TakenOver)) throw e;
-    } finally {
-      if (this.#pending.get(req.path) === pending) this.#pending.delete(req.path);
-    }
+    return pending;
+  }
+
+  /** Every async open waiting for `pending` gave up: so does the request. */
+  #giveUp(path: string, pending: Pending): void {
+    if (this.#pending.get(path) !== pending) return;
+    this.#pending.delete(path);
+    pending.abandoned = true;
+    const { acquisition } = pending;
+    if (acquisition.held) {
+      pending.native?.close();
+      acquisition.held.release(true);
+    } else acquisition.cancel(new TakenOver());
+  }
+
+  /** A lock taken for opens that all gave up before joining it: let go. */
+  #dropUnused(path: string): void {
+    const file = this.#files.get(path);
+    if (!file || file.shares.size > 0) return;
+    this.#files.delete(path);
+    releaseDataFileLock(file.native);
+    file.lock.release();
   }
 
   /**

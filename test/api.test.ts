@@ -6,7 +6,8 @@ import { expect } from "chai";
 import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import h5wasm from "h5wasm/node";
-import { FileOpenError, InvalidArgumentError, LockTimeoutError, inspect, openFile, openFileAsync, withFile } from "../src/index.js";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { FileOpenError, InvalidArgumentError, LockTimeoutError, inspect, openFile, openFileAsync, withFile, withFileAsync } from "../src/index.js";
 import { until } from "./support/agent.js";
 import { scenario } from "./support/scenario.js";
 
@@ -100,7 +101,7 @@ describe("explicit API", function () {
       expect(inspect(link).path).to.equal(inspect(odd).path);
       expect(() => openFile(link, "a")).to.throw(FileOpenError).with.property("code", "EREOPEN");
     });
-    // The lock folder goes once the event loop turns (not within a synchronous run of opens).
+    // The lock folder goes once its idle record has been kept IDLE_MS (250 ms).
     await until(() => readdirSync(s.dir).length === 3, 5000, "the lock folder to go");
     expect(readdirSync(s.dir).sort()).to.deep.equal(["données d'été ✓.h5", "good.h5", "link.h5"]);
   });
@@ -153,5 +154,72 @@ describe("explicit API", function () {
       expect(error).to.be.instanceOf(LockTimeoutError);
       expect(inspect(good).waiters).to.deep.equal([]);
     }
+  });
+
+  it("a signal gives up an async wait (AbortError), leaves no record, and spares the other opens waiting for the same file", async function () {
+    const holder = await s.start("process");
+    const h = await holder.do({ cmd: "open", file: good, mode: "a" });
+    const controller = new AbortController();
+    const given = openFileAsync(good, "r", { signal: controller.signal }).then(
+      () => "opened",
+      (e: Error) => e,
+    );
+    const kept = openFileAsync(good, "r");
+    await until(() => inspect(good).waiters.length === 1, 15_000, "the thread's one request");
+    controller.abort();
+    const error = (await given) as Error;
+    expect(error.name).to.equal("AbortError");
+    expect(inspect(good).waiters.length, "the other open still waits").to.equal(1);
+    await holder.do({ cmd: "close", index: h.index });
+    const f = await kept;
+    expect(f.keys()).to.deep.equal(["data"]);
+    f.close();
+
+    // Alone, its request goes with it; a signal aborted before the call rejects at once with its reason.
+    await holder.do({ cmd: "open", file: good, mode: "a" });
+    const alone = new AbortController();
+    const waiting = openFileAsync(good, "r", { signal: alone.signal, timeoutMs: 60_000 }).catch((e: Error) => e);
+    await until(() => inspect(good).waiters.length === 1, 15_000, "the waiter");
+    alone.abort(new Error("gave up"));
+    expect(((await waiting) as Error).message).to.equal("gave up");
+    expect(inspect(good).waiters, "no record left").to.deep.equal([]);
+    let early: unknown;
+    await openFileAsync(good, "r", { signal: AbortSignal.abort() }).catch((e) => (early = e));
+    expect((early as Error).name).to.equal("AbortError");
+    let bad: unknown;
+    await openFileAsync(good, "r", { signal: "stop" as never }).catch((e) => (bad = e));
+    expect(bad).to.be.instanceOf(InvalidArgumentError);
+  });
+
+  it("withFileAsync and `await using` wait without blocking the event loop; many async opens in one thread beside a writer (event-loop lag in the title)", async function () {
+    const writer = await s.start("thread");
+    const lag = monitorEventLoopDelay({ resolution: 1 });
+    lag.enable();
+    const writing = writer.do({ cmd: "appendFor", file: good, prefix: "w", ms: 1500 });
+    await until(() => inspect(good).holders.length + inspect(good).waiters.length > 0, 15_000, "the writer");
+    let reads = 0;
+    const requests = Array.from({ length: 40 }, async (_, i) => {
+      if (i % 2) {
+        await using f = await openFileAsync(good, "r");
+        reads += f.keys().includes("data") ? 1 : 0;
+      } else {
+        const read = await withFileAsync(good, "r", async (f) => (f.keys().includes("data") ? 1 : 0));
+        reads += read;
+      }
+    });
+    await Promise.all(requests);
+    const appended = ((await writing) as { count: number }).count;
+    lag.disable();
+    expect(reads).to.equal(40);
+    expect(appended).to.be.greaterThan(0);
+    expect(inspect(good).holders).to.deep.equal([]);
+    this.test!.title += ` [lag p50 ${(lag.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(lag.percentile(99) / 1e6).toFixed(1)} ms, max ${(lag.max / 1e6).toFixed(1)} ms]`;
+    // fn's rejection closes the file and comes back as it was.
+    let error: unknown;
+    await withFileAsync(good, "a", async () => {
+      throw new Error("inside");
+    }).catch((e) => (error = e));
+    expect((error as Error).message).to.equal("inside");
+    expect(inspect(good).holders).to.deep.equal([]);
   });
 });

@@ -5,6 +5,7 @@ import { expect } from "chai";
 import { realpathSync } from "node:fs";
 import { hostname } from "node:os";
 import { inspect } from "../src/index.js";
+import { until } from "./support/agent.js";
 import { scenario } from "./support/scenario.js";
 
 describe("lock timeouts", function () {
@@ -66,5 +67,33 @@ describe("lock timeouts", function () {
     const again = await contender.do({ cmd: "open", file, mode: "r" });
     await contender.do({ cmd: "close", index: again.index });
     expect(inspect(file).holders).to.deep.equal([]);
+  });
+
+  it("drop-in: a bad H5TS_TIMEOUT_MS is said once when the patch loads (H5TS_BAD_ENV) and the default used; opens never throw over it", async function () {
+    const contender = await start("process", { H5TS_TIMEOUT_MS: "5s" });
+    const h = await contender.do({ cmd: "open", file, mode: "r" });
+    await contender.do({ cmd: "close", index: h.index });
+    const warnings = contender.stderr.split("\n").filter((l) => l.includes("H5TS_BAD_ENV"));
+    expect(warnings).to.have.length(1);
+    expect(warnings[0]).to.include('H5TS_TIMEOUT_MS="5s"');
+  });
+
+  it("a synchronous wait on the main thread past 1 s is said once (H5TS_BLOCKING_WAIT), pointing to the async API", async function () {
+    const holder = await start("thread");
+    const h = await holder.do({ cmd: "open", file, mode: "a" });
+    const contender = await start("process");
+    const opening = contender.do({ cmd: "open", file, mode: "r" });
+    await until(() => contender.stderr.includes("H5TS_BLOCKING_WAIT"), 15_000, "the warning");
+    await holder.do({ cmd: "close", index: h.index });
+    await contender.do({ cmd: "close", index: (await opening).index });
+    // A second wait past 1 s (past 1.5 s, when its long-wait warning comes) is not said again.
+    const h2 = await holder.do({ cmd: "open", file, mode: "a" });
+    const second = contender.do({ cmd: "open", via: "explicit", file, mode: "r", options: { warnAfterMs: 1500 } });
+    await until(() => contender.stderr.includes("H5TS_LONG_WAIT"), 15_000, "the second wait's long-wait warning");
+    await holder.do({ cmd: "close", index: h2.index });
+    await second;
+    const lines = contender.stderr.split("\n").filter((l) => l.includes("H5TS_BLOCKING_WAIT"));
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.include("openFileAsync");
   });
 });

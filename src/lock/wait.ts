@@ -3,6 +3,7 @@
 // OS lock), run by a synchronous driver (File's constructor is synchronous) and an
 // asynchronous one.
 
+import { isMainThread } from "node:worker_threads";
 import { debug } from "../debug.js";
 import { LockTimeoutError, describeHolder, type HolderInfo } from "../errors.js";
 import { Attempt } from "./attempt.js";
@@ -27,6 +28,8 @@ class WaitPolicy {
   constructor(
     readonly attempt: Attempt,
     readonly options: LockOptions,
+    /** Whether the wait blocks this thread now (a synchronous driver). */
+    readonly blocking: () => boolean,
   ) {}
 
   /** The next pause: short at first, as the hand-off between processes depends on it, then backing off. */
@@ -44,6 +47,14 @@ class WaitPolicy {
       debug("timeout %s %s after %d ms", path, mode, Math.round(waited));
       throw new LockTimeoutError(path, mode, holders(), waited);
     }
+    if (!blockingWarned && isMainThread && waited >= BLOCKING_WARN_MS && this.blocking()) {
+      blockingWarned = true;
+      const warning = Object.assign(
+        new Error(`a synchronous open has blocked the main thread's event loop for ${Math.round(waited)} ms, waiting for a ${mode} lock on ${path}; openFileAsync and withFileAsync wait without blocking it`),
+        { name: "H5ThreadsafeWarning", code: "H5TS_BLOCKING_WAIT" },
+      );
+      process.emit("warning", warning);
+    }
     if (!this.#warned && waited >= this.options.warnAfterMs) {
       this.#warned = true;
       const list = holders().map(describeHolder).join("; ");
@@ -56,6 +67,10 @@ class WaitPolicy {
     }
   }
 }
+
+/** A synchronous wait this long on the main thread is said once per process (H5TS_BLOCKING_WAIT). */
+const BLOCKING_WARN_MS = 1000;
+let blockingWarned = false;
 
 /** A pause the loop asks its driver for: up to `ms`, or until the wake counter moves from `seen`. */
 interface Pause {
@@ -78,11 +93,11 @@ export interface Gate {
 }
 
 /** The one loop: steps the attempt until it holds and the gate is passed, pausing between steps; gives everything back on any error or when given up. */
-function* take(attempt: Attempt, gate: Gate | undefined): Generator<Pause, HeldLock> {
+function* take(attempt: Attempt, gate: Gate | undefined, blocking: () => boolean): Generator<Pause, HeldLock> {
   let held: HeldLock | undefined;
   let taken = false;
   try {
-    const policy = new WaitPolicy(attempt, attempt.options);
+    const policy = new WaitPolicy(attempt, attempt.options, blocking);
     held = attempt.tryIdle();
     while (!held) {
       const seen = generation(); // read before looking: a release after it cuts the pause short
@@ -127,13 +142,15 @@ export class Acquisition {
   readonly #loop: Generator<Pause, HeldLock>;
   #held: HeldLock | undefined;
   #error: { error: unknown } | undefined;
+  /** Driven by runSync now: the thread is blocked. */
+  #blocking = false;
 
   constructor(path: string, mode: LockMode, options: AcquisitionOptions = {}) {
     this.path = path;
     this.mode = mode;
     const { since, gate, ...lock } = options;
     this.#attempt = new Attempt(path, mode, lockOptions(lock), since);
-    this.#loop = take(this.#attempt, gate);
+    this.#loop = take(this.#attempt, gate, () => this.#blocking);
   }
 
   /** When the request began: its place in line. */
@@ -172,12 +189,17 @@ export class Acquisition {
 
   /** Waits synchronously until it holds. */
   runSync(): HeldLock {
-    const first = this.#next();
-    if (first) {
-      // A real wait: signals must keep their meaning while the thread is blocked.
-      signalsUnhandledDuring(() => {
-        for (let pause: Pause | undefined = first; pause; pause = this.#next()) sleepUntilWoken(pause.seen, pause.ms);
-      });
+    this.#blocking = true;
+    try {
+      const first = this.#next();
+      if (first) {
+        // A real wait: signals must keep their meaning while the thread is blocked.
+        signalsUnhandledDuring(() => {
+          for (let pause: Pause | undefined = first; pause; pause = this.#next()) sleepUntilWoken(pause.seen, pause.ms);
+        });
+      }
+    } finally {
+      this.#blocking = false;
     }
     return this.#held!;
   }

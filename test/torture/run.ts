@@ -22,6 +22,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import h5wasm, { type Dataset } from "h5wasm/node";
 import { inspect, openFile } from "../../src/index.js";
+import { IDLE_MS } from "../../src/lock/idle.js";
 import {
   DEFAULT_MIX,
   FILE_KEYS,
@@ -398,7 +399,7 @@ export async function torture(options: Partial<TortureOptions> = {}): Promise<Re
         violations.push({ kind: "final-state", file: key, message: `${key}: the final exclusive open failed: ${String((e as Error)?.message ?? e).split("\n")[0]}` });
       }
     }
-    await sleep(200); // idle records go when the event loop turns
+    await sleep(IDLE_MS + 100); // this thread's own idle records go once kept IDLE_MS
     for (const key of FILE_KEYS) {
       for (const d of inspect(files[key]).dirs) {
         const left = existsSync(d) ? readdirSync(d) : [];
