@@ -6,7 +6,7 @@ import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import * as h5 from "h5wasm/node";
 import { validate, type Options } from "./config.js";
-import { FileOpenError, H5TSError, InvalidArgumentError } from "./errors.js";
+import { FileOpenError, H5TSError, InvalidArgumentError, LockTimeoutError, type FileOpenErrorCode } from "./errors.js";
 import { lockModeOf } from "./h5wasm/access.js";
 import { bypassing, closeLocked, openLocked } from "./h5wasm/open-close.js";
 import type { LockMode } from "./lock/modes.js";
@@ -77,7 +77,7 @@ function check(path: unknown, mode: unknown): { path: string; mode: Mode; lock: 
  */
 function checkFile(path: string, mode: Mode): void {
   const st = statOrUndefined(path);
-  const fail = (code: string, why: string) => {
+  const fail = (code: FileOpenErrorCode, why: string) => {
     throw new FileOpenError(code, path, mode, why);
   };
   if (st?.isDirectory()) fail("EISDIR", "it is a directory");
@@ -147,6 +147,7 @@ export async function openFileAsync(path: string, mode: Mode = "r", options?: As
   try {
     waiting = await openFiles().claim(request, signal);
   } catch (e) {
+    if (e instanceof LockTimeoutError) throw e.forOpen(c.mode);
     throw e instanceof H5TSError && e.code === "EREOPEN" ? new FileOpenError("EREOPEN", c.path, c.mode, e.message, { cause: e }) : e;
   }
   try {

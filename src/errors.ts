@@ -21,9 +21,29 @@ export interface HolderInfo {
   command?: string;
 }
 
+/** Why the explicit API could not open a file (FileOpenError.code). */
+export type FileOpenErrorCode = "ENOENT" | "EISDIR" | "EEXIST" | "ENOTHDF5" | "EINVALMODE" | "EREOPEN" | "EOPEN";
+/** Every `code` an H5TSError can carry. */
+export type H5TSErrorCode = "ELOCKTIMEOUT" | "EINVALIDARG" | "ENOTREADY" | "ENOLOCKDIR" | FileOpenErrorCode;
+
+/** The codes, as constants: `e.code === ErrorCodes.ELOCKTIMEOUT`. */
+export const ErrorCodes = Object.freeze({
+  ELOCKTIMEOUT: "ELOCKTIMEOUT",
+  EINVALIDARG: "EINVALIDARG",
+  ENOTREADY: "ENOTREADY",
+  ENOLOCKDIR: "ENOLOCKDIR",
+  ENOENT: "ENOENT",
+  EISDIR: "EISDIR",
+  EEXIST: "EEXIST",
+  ENOTHDF5: "ENOTHDF5",
+  EINVALMODE: "EINVALMODE",
+  EREOPEN: "EREOPEN",
+  EOPEN: "EOPEN",
+} as const satisfies { [K in H5TSErrorCode]: K });
+
 export class H5TSError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: H5TSErrorCode;
+  constructor(code: H5TSErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
@@ -36,24 +56,47 @@ export function describeHolder(h: HolderInfo): string {
   return `${h.mode} by ${who} on ${h.host} since ${new Date(h.since).toISOString()}${h.alive ? "" : " (gone)"}`;
 }
 
-/** A wait for a lock ran past `timeoutMs`. */
+/** "a shared lock", "an exclusive lock". */
+export const aLock = (lock: LockMode) => `${/^[aeiou]/.test(lock) ? "an" : "a"} ${lock} lock`;
+
+/**
+ * A wait for a lock ran past `timeoutMs`. `lock` is the kind of lock waited for, `mode`
+ * the h5wasm mode of the open that waited (undefined for a lock taken without an open).
+ */
 export class LockTimeoutError extends H5TSError {
+  declare readonly code: "ELOCKTIMEOUT";
   readonly path: string;
-  readonly mode: LockMode;
+  readonly lock: LockMode;
+  mode: string | undefined;
   readonly holders: HolderInfo[];
+  /** Whole milliseconds. */
   readonly waitedMs: number;
-  constructor(path: string, mode: LockMode, holders: HolderInfo[], waitedMs: number) {
-    const list = holders.length ? holders.map(describeHolder).join("; ") : "no holder left (waiting behind earlier writers)";
-    super("ELOCKTIMEOUT", `timed out after ${Math.round(waitedMs)} ms waiting for a ${mode} lock on ${path}: held ${list}`);
+  constructor(path: string, lock: LockMode, holders: HolderInfo[], waitedMs: number) {
+    super("ELOCKTIMEOUT", "");
     this.path = path;
-    this.mode = mode;
+    this.lock = lock;
     this.holders = holders;
-    this.waitedMs = waitedMs;
+    this.waitedMs = Math.round(waitedMs);
+    this.message = this.#describe();
+  }
+
+  /** Says which open waited: the mode the user wrote. */
+  forOpen(mode: string): this {
+    this.mode = mode;
+    this.message = this.#describe();
+    return this;
+  }
+
+  #describe(): string {
+    const list = this.holders.length ? this.holders.map(describeHolder).join("; ") : "no holder left (waiting behind earlier writers)";
+    const what = this.mode === undefined ? aLock(this.lock) : `${aLock(this.lock)} to open it with mode ${JSON.stringify(this.mode)}`;
+    return `timed out after ${this.waitedMs} ms waiting for ${what} on ${this.path}: held ${list}`;
   }
 }
 
 /** An option or argument is not valid; `option` names it. */
 export class InvalidArgumentError extends H5TSError {
+  declare readonly code: "EINVALIDARG";
   readonly option: string;
   constructor(option: string, message: string) {
     super("EINVALIDARG", `${option} ${message}`);
@@ -64,9 +107,10 @@ export class InvalidArgumentError extends H5TSError {
 /** The explicit API could not open a file. `code` tells why: ENOENT, EISDIR, EEXIST,
  * ENOTHDF5, EINVALMODE, EREOPEN or EOPEN (HDF5 refused for another reason). */
 export class FileOpenError extends H5TSError {
+  declare readonly code: FileOpenErrorCode;
   readonly path: string;
   readonly mode: string;
-  constructor(code: string, path: string, mode: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: FileOpenErrorCode, path: string, mode: string, message: string, options?: { cause?: unknown }) {
     super(code, `cannot open ${JSON.stringify(path)} with mode ${JSON.stringify(mode)}: ${message}`, options);
     this.path = path;
     this.mode = mode;

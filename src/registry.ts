@@ -6,7 +6,7 @@
 
 import * as h5 from "h5wasm/node";
 import { debug } from "./debug.js";
-import { H5TSError } from "./errors.js";
+import { H5TSError, aLock } from "./errors.js";
 import { lockModeOf, reopenAccepted } from "./h5wasm/access.js";
 import type { HeldLock } from "./lock/held-lock.js";
 import { combine, covers, relaxes, type LockMode } from "./lock/modes.js";
@@ -293,7 +293,7 @@ export class OpenFiles implements FileRegistry {
   #acceptable(file: OpenFile, req: ShareRequest): boolean {
     if (!file.hdf5 || reopenAccepted(file.hdf5.first, req.mode)) return true;
     if (req.strict) {
-      throw new H5TSError("EREOPEN", `${req.path} is open in this thread as "${file.hdf5.first}" (a ${file.lock.mode} lock); HDF5 refuses to open it again as "${req.mode}" in the same thread`);
+      throw new H5TSError("EREOPEN", `${req.path} is open in this thread as "${file.hdf5.first}" (${aLock(file.lock.mode)}); HDF5 refuses to open it again as "${req.mode}" in the same thread`);
     }
     return false;
   }

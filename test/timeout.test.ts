@@ -25,7 +25,9 @@ describe("lock timeouts", function () {
     expect(e.name).to.equal("LockTimeoutError");
     expect(e.code).to.equal("ELOCKTIMEOUT");
     expect(e.path).to.equal(realpathSync(file));
-    expect(e.mode).to.equal("exclusive");
+    expect(e.lock, "the kind of lock waited for").to.equal("exclusive");
+    expect(e.mode, "the mode the user wrote").to.equal("a");
+    expect(e.waitedMs, "whole milliseconds").to.satisfy(Number.isInteger);
     const holders = e.holders!.sort((a, b) => a.pid - b.pid);
     expect(holders.map((h) => [h.mode, h.pid, h.host, h.alive])).to.have.deep.members([
       ["shared", process.pid, hostname(), true],
@@ -35,7 +37,7 @@ describe("lock timeouts", function () {
     expect(worker.threadId).to.be.greaterThan(0);
     expect(worker.tid).to.not.equal(process.pid);
     for (const h of holders) expect(h.since).to.be.within(before - 1000, Date.now());
-    expect(e.message).to.include(realpathSync(file)).and.include("swmr-read by pid");
+    expect(e.message).to.include(realpathSync(file)).and.include("swmr-read by pid").and.include('an exclusive lock to open it with mode "a"');
     expect(inspect(file).waiters, "the timed-out waiter left no record").to.deep.equal([]);
   });
 

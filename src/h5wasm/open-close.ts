@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { settings } from "../config.js";
-import { H5TSError } from "../errors.js";
+import { LockTimeoutError, type H5TSError } from "../errors.js";
 import { closeAtExit } from "../lifecycle.js";
 import type { LockMode } from "../lock/modes.js";
 import type { LockOptions } from "../lock/options.js";
@@ -51,6 +51,7 @@ export function openLocked<T extends bigint | H5File>(req: OpenRequest, open: ()
   try {
     share = table.claimSync({ path, lock: req.lock, mode: req.mode, options: req.options, strict: req.strict });
   } catch (e) {
+    if (e instanceof LockTimeoutError) throw e.forOpen(req.mode);
     const code = (e as H5TSError).code ?? "";
     // Out of descriptors: behave as bare h5wasm does then (it fails the same way, or opens).
     if (!req.strict && OUT_OF_DESCRIPTORS.has(code)) {

@@ -2,6 +2,7 @@
 // holder needs less, and let go (kept idle a moment for the thread's next open).
 
 import { debug } from "../debug.js";
+import { aLock } from "../errors.js";
 import { mark, touchRecord } from "./folders.js";
 import { discard, putIdle, type OwnRecord } from "./idle.js";
 import { relaxes, type LockMode } from "./modes.js";
@@ -51,7 +52,7 @@ export class HeldLock {
   /** Changes the mode to one that lets more others in (never fewer: that would need to wait). */
   relaxTo(mode: LockMode): void {
     if (this.#released || mode === this.#mode) return;
-    if (!relaxes(this.#mode, mode)) throw new Error(`cannot change a ${this.#mode} lock to ${mode} without waiting`);
+    if (!relaxes(this.#mode, mode)) throw new Error(`cannot change ${aLock(this.#mode)} to ${mode} without waiting`);
     mark(this.#record.fd, mode);
     debug("relax %s %s -> %s", this.path, this.#mode, mode);
     this.#mode = mode;

@@ -5,7 +5,7 @@
 
 import { isMainThread } from "node:worker_threads";
 import { debug } from "../debug.js";
-import { LockTimeoutError, describeHolder, type HolderInfo } from "../errors.js";
+import { LockTimeoutError, aLock, describeHolder, type HolderInfo } from "../errors.js";
 import { Attempt } from "./attempt.js";
 import type { HeldLock } from "./held-lock.js";
 import type { LockMode } from "./modes.js";
@@ -50,7 +50,7 @@ class WaitPolicy {
     if (!blockingWarned && isMainThread && waited >= BLOCKING_WARN_MS && this.blocking()) {
       blockingWarned = true;
       const warning = Object.assign(
-        new Error(`a synchronous open has blocked the main thread's event loop for ${Math.round(waited)} ms, waiting for a ${mode} lock on ${path}; openFileAsync and withFileAsync wait without blocking it`),
+        new Error(`a synchronous open has blocked the main thread's event loop for ${Math.round(waited)} ms, waiting for ${aLock(mode)} on ${path}; openFileAsync and withFileAsync wait without blocking it`),
         { name: "H5ThreadsafeWarning", code: "H5TS_BLOCKING_WAIT" },
       );
       process.emit("warning", warning);
@@ -58,7 +58,7 @@ class WaitPolicy {
     if (!this.#warned && waited >= this.options.warnAfterMs) {
       this.#warned = true;
       const list = holders().map(describeHolder).join("; ");
-      const warning = Object.assign(new Error(`waiting ${Math.round(waited / 1000)} s for a ${mode} lock on ${path}: held ${list}`), {
+      const warning = Object.assign(new Error(`waiting ${Math.round(waited / 1000)} s for ${aLock(mode)} on ${path}: held ${list}`), {
         name: "H5ThreadsafeWarning",
         code: "H5TS_LONG_WAIT",
       });

@@ -44,5 +44,5 @@ export interface AgentConfig {
 export interface Reply {
   ok: boolean;
   value?: any;
-  error?: { name: string; code?: string; message: string; path?: string; mode?: string; holders?: any[] };
+  error?: { name: string; code?: string; message: string; path?: string; mode?: string; lock?: string; waitedMs?: number; holders?: any[] };
 }
