@@ -146,7 +146,16 @@ async function main(dir: string): Promise<void> {
   console.log(`\nPyTables' threading example, ported (threading_monkeypatch.js ${meanFile} /array 5):`);
   const mean = await runNode([MEAN_EXAMPLE, meanFile, "/array", "5"]);
   process.stdout.write(mean.stdout);
-  if (mean.status !== "ok") {
+  const value = Number(/Mean: (\S+)/.exec(mean.stdout)?.[1]);
+  if (mean.status === "ok") {
+    // 10,000 uniform numbers in [0, 1): mean 0.5, standard deviation 1/sqrt(12 * 10,000) ≈ 0.0029.
+    const near = Math.abs(value - 0.5) < 0.015;
+    console.log(
+      `The example made the file: 100×100 random numbers, uniform in [0, 1), so the mean should be near 0.5 ` +
+        `(±0.003 typically); 5 threads each summed their rows under a shared lock. ${near ? "It is." : "It is NOT: something is wrong."}`,
+    );
+    if (!near) process.exitCode = 1;
+  } else {
     console.log(`It failed (${mean.status}):\n${mean.stderr.trim()}`);
     process.exitCode = 1;
   }

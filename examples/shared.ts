@@ -2,8 +2,22 @@
 // parsing, the test data, worker plumbing, a start barrier and an exact sum. Opening
 // and closing files stays in each example, since that is what they show.
 
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Worker, parentPort } from "node:worker_threads";
 import h5wasm, { type Dataset, type Group } from "h5wasm/node";
+
+/**
+ * The file an example was told to use, or else `name` in a temporary folder that goes when
+ * the process exits: an example run without arguments leaves nothing behind.
+ */
+export function fileOrTemporary(given: string | undefined, name: string): string {
+  if (given) return given;
+  const dir = mkdtempSync(join(tmpdir(), "h5-threadsafe-example-"));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, name);
+}
 
 /** Rows and columns of the test array, as in the PyTables example. */
 export const SIZE = 100;
@@ -24,8 +38,8 @@ export interface MeanArgs {
 
 /** [filename] [h5path] [nthreads] of the two mean examples. */
 export function meanArgs(argv: string[] = process.argv.slice(2)): MeanArgs {
-  const [filename = "simple_threading.h5", h5path = "/array", nthreads] = argv;
-  return { filename, h5path, nthreads: positiveInt(nthreads, 5, "nthreads") };
+  const [filename, h5path = "/array", nthreads] = argv;
+  return { filename: fileOrTemporary(filename, "simple_threading.h5"), h5path, nthreads: positiveInt(nthreads, 5, "nthreads") };
 }
 
 /**

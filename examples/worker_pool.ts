@@ -9,7 +9,7 @@
 import "../src/register.js"; // in an application: import "h5-threadsafe/patch";
 import { isMainThread, workerData } from "node:worker_threads";
 import h5wasm from "h5wasm/node";
-import { barrier, newBarrier, positiveInt, reply, runWorker } from "./shared.js";
+import { barrier, fileOrTemporary, newBarrier, positiveInt, reply, runWorker } from "./shared.js";
 
 interface Job {
   filename: string;
@@ -40,7 +40,8 @@ function work({ filename, worker, workers, appends, start }: Job): void {
 }
 
 async function main(): Promise<void> {
-  const [filename = "worker_pool.h5", workersArg, appendsArg] = process.argv.slice(2);
+  const [given, workersArg, appendsArg] = process.argv.slice(2);
+  const filename = fileOrTemporary(given, "worker_pool.h5");
   const workers = positiveInt(workersArg, 4, "workers");
   const appends = positiveInt(appendsArg, 10, "appends");
 

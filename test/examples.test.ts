@@ -3,6 +3,8 @@
 
 import { expect } from "chai";
 import { spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import h5wasm from "h5wasm/node";
@@ -45,4 +47,17 @@ describe("the ported PyTables examples", function () {
       expect(mean).to.be.within(0.45, 0.55);
     });
   }
+
+  it("run without a file argument, the examples leave nothing behind: not in their working folder, not in the temporary folder", function () {
+    const cwd = join(tmp.dir, "cwd");
+    mkdirSync(cwd);
+    const ours = () => readdirSync(tmpdir()).filter((n) => n.startsWith("h5-threadsafe-example-"));
+    const before = ours();
+    for (const name of ["simple_threading", "threading_monkeypatch", "worker_pool"]) {
+      const r = spawnSync(process.execPath, [example(name)], { cwd, encoding: "utf8" });
+      expect(r.status, r.stderr).to.equal(0);
+      expect(readdirSync(cwd), name).to.deep.equal([]);
+    }
+    expect(ours()).to.deep.equal(before);
+  });
 });
