@@ -1,12 +1,13 @@
 // Keeping released things a while (src/lock/keep.ts), and what it means for a released
 // record: the thread's next open reuses it; after the window, record and folder are gone.
+// (The explicit API: the test process itself stays unpatched.)
 
 import { expect } from "chai";
 import { existsSync, mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import h5wasm from "h5wasm/node";
-import "../../src/register.js";
+import { openFile } from "../../src/index.js";
 import { IDLE_MS } from "../../src/lock/idle.js";
 import { Keep } from "../../src/lock/keep.js";
 
@@ -45,16 +46,16 @@ describe("keeping released things a while", function () {
     await h5wasm.ready;
     const dir = mkdtempSync(join(tmpdir(), "h5ts-keep-"));
     const file = join(dir, "k.h5");
-    new h5wasm.File(file, "w").close();
+    openFile(file, "w").close();
     const folder = join(dir, ".k.h5.h5ts");
     const names = () => (existsSync(folder) ? readdirSync(folder) : []);
     await sleep(IDLE_MS * 2); // the w's idle record (exclusive) goes first
     expect(existsSync(folder)).to.equal(false);
-    new h5wasm.File(file, "r").close();
+    openFile(file, "r").close();
     const first = names();
     expect(first, "one idle record after the close").to.have.length(1);
     for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r)); // turns of the event loop later, as a server's next request
-    new h5wasm.File(file, "r").close();
+    openFile(file, "r").close();
     expect(names(), "the same record, reused").to.deep.equal(first);
     await sleep(IDLE_MS * 2);
     expect(existsSync(folder), "record and folder removed after the window").to.equal(false);
