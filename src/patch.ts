@@ -11,6 +11,7 @@ import { isMainThread } from "node:worker_threads";
 import h5wasm, * as h5 from "h5wasm/node";
 import { lockModeOf, modeOfFlags, type H5Module } from "./h5wasm/access.js";
 import { adoptFile, bypassed, closeLocked, openLocked, swmrWriteStarted } from "./h5wasm/open-close.js";
+import { coverChildren, uncoverChildren } from "./coverage/children.js";
 import { watchSignals } from "./lifecycle.js";
 import { prepareWake } from "./lock/wake.js";
 import { openFiles, type H5File } from "./registry.js";
@@ -101,9 +102,10 @@ export function isPatched(): boolean {
  * Installs the wrappers in this thread. Idempotent. The returned promise settles once
  * h5wasm's module is ready and wrapped too.
  */
-export function patch(): Promise<void> {
+export function patch(module?: H5Module): Promise<void> {
   prepareWake(); // before the program starts its workers
   if (isMainThread) watchSignals(); // to close the workers' files on a signal
+  coverChildren(); // the workers and processes it starts from now on are patched too
   let state = home[STATE];
   if (!state) {
     const Original = home.File as typeof h5.File;
@@ -124,8 +126,11 @@ export function patch(): Promise<void> {
     }
   }
   const s = state;
-  if (h5.Module) {
-    if (!s.module) patchModule(h5.Module, s);
+  // `module`: h5wasm's, given from inside its start (coverage/preload.ts), before h5wasm
+  // publishes it as h5wasm.Module.
+  const ready = module ?? h5.Module;
+  if (ready) {
+    if (!s.module) patchModule(ready, s);
     return Promise.resolve();
   }
   return h5.ready.then((M) => {
@@ -135,6 +140,7 @@ export function patch(): Promise<void> {
 
 /** Removes the wrappers from this thread, where ours are still the ones installed. */
 export function unpatch(): void {
+  uncoverChildren();
   const state = home[STATE];
   if (!state) return;
   if (state.module) {

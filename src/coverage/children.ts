@@ -1,0 +1,104 @@
+// Every worker thread and child process that a patched thread starts is covered: Worker
+// (as piscina and most pools use it) and child_process.fork get `--import` of
+// coverage/preload.ts added to their execArgv, which patches h5wasm in them if and when
+// they load it, whatever their own code imports.
+//
+// Not covered (README, "Is my worker covered?"): children started before the patch was
+// loaded; processes started by spawn/exec of node (their arguments are theirs); eval
+// workers (Node runs no --import in them) and a worker whose inherited flags Node refuses
+// to pass explicitly: these two are said once (warning H5TS_UNCOVERED).
+
+import { createRequire, syncBuiltinESMExports } from "node:module";
+
+const require = createRequire(import.meta.url);
+const PRELOAD = new URL("./preload.js", import.meta.url).href;
+const MARK = Symbol.for("h5-threadsafe.coverage.v1");
+
+type AnyFn = (...args: any[]) => any;
+let warned = false;
+
+const REGISTER = new URL("../register.js", import.meta.url);
+const EAGER = new Set(["h5-threadsafe/patch", REGISTER.href, REGISTER.pathname]);
+
+/**
+ * The flags a child gets: its own, or the inherited ones without an eager `--import` of the
+ * patch (`node --import h5-threadsafe/patch`: the preload covers the child as well, and
+ * loads h5wasm only if the child does: a worker that never uses it starts as fast as
+ * without the patch, where the eager import costs it h5wasm's load, ~250 ms here), plus
+ * the preload.
+ */
+function withPreload(execArgv: readonly string[] | undefined): string[] {
+  const flags = execArgv ? [...execArgv] : withoutEagerPatch(process.execArgv);
+  return [...flags, "--import", PRELOAD];
+}
+
+function withoutEagerPatch(flags: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < flags.length; i++) {
+    if (flags[i] === "--import" && EAGER.has(flags[i + 1] ?? "")) i++;
+    else if (!(flags[i].startsWith("--import=") && EAGER.has(flags[i].slice("--import=".length)))) out.push(flags[i]);
+  }
+  return out;
+}
+
+function warnUncovered(why: string): void {
+  if (warned) return;
+  warned = true;
+  process.emitWarning(`a worker thread was started without the lock (${why}): import "h5-threadsafe/patch" in its code`, {
+    type: "H5ThreadsafeWarning",
+    code: "H5TS_UNCOVERED",
+  });
+}
+
+interface Originals {
+  Worker: AnyFn;
+  fork: AnyFn;
+}
+const state = globalThis as { [MARK]?: Originals };
+
+/** Wraps Worker and fork in this thread (once). */
+export function coverChildren(): void {
+  if (state[MARK]) return;
+  const wt = require("node:worker_threads") as { Worker: AnyFn };
+  const cp = require("node:child_process") as { fork: AnyFn };
+  const originals: Originals = { Worker: wt.Worker, fork: cp.fork };
+  state[MARK] = originals;
+  // A Proxy, not a subclass: `instanceof`, statics and subclasses of Worker stay as they were.
+  wt.Worker = new Proxy(originals.Worker, {
+    construct(target, args: unknown[], newTarget) {
+      const [filename, options] = args as [unknown, { execArgv?: string[]; eval?: boolean } | undefined];
+      // Node runs no --import in an eval worker: its code must import the patch itself.
+      if (options?.eval) warnUncovered("an eval worker, where Node runs no --import");
+      try {
+        return Reflect.construct(target, [filename, { ...options, execArgv: withPreload(options?.execArgv) }, ...args.slice(2)], newTarget);
+      } catch (e) {
+        // Flags the main process took that a worker may not be given explicitly.
+        if ((e as NodeJS.ErrnoException).code !== "ERR_WORKER_INVALID_EXEC_ARGV") throw e;
+        warnUncovered("Node refused its flags with the preload added");
+        return Reflect.construct(target, args, newTarget);
+      }
+    },
+  });
+  const fork = originals.fork;
+  cp.fork = Object.defineProperty(
+    function (this: unknown, modulePath: unknown, args?: unknown, options?: unknown) {
+      // fork(modulePath[, args][, options]): args may be left out.
+      if (!Array.isArray(args) && args !== undefined && args !== null) [args, options] = [undefined, args];
+      const opts = (options ?? {}) as { execArgv?: string[] };
+      return fork.call(this, modulePath, args ?? [], { ...opts, execArgv: withPreload(opts.execArgv) });
+    },
+    "name",
+    { value: fork.name },
+  );
+  syncBuiltinESMExports(); // `import { Worker } from "node:worker_threads"` sees it too
+}
+
+/** Puts Worker and fork back (unpatch). */
+export function uncoverChildren(): void {
+  const originals = state[MARK];
+  if (!originals) return;
+  delete state[MARK];
+  (require("node:worker_threads") as { Worker: AnyFn }).Worker = originals.Worker;
+  (require("node:child_process") as { fork: AnyFn }).fork = originals.fork;
+  syncBuiltinESMExports();
+}

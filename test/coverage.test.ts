@@ -1,0 +1,73 @@
+// Every worker covered: with the patch imported in the main file only, plain workers, a
+// piscina pool and a forked process whose code imports h5wasm alone append to one file
+// beside the main thread, and nothing is lost. A worker that never loads h5wasm pays
+// nothing for it (start time and memory, in the test's title).
+
+import { expect } from "chai";
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { tempDir } from "./support/files.js";
+
+const APP = fileURLToPath(new URL("./fixtures/coverage-app.js", import.meta.url));
+const PRELOAD = fileURLToPath(new URL("../src/coverage/preload.js", import.meta.url));
+const REGISTER = fileURLToPath(new URL("../src/register.js", import.meta.url));
+
+function run(args: string[], execArgv: string[] = []): { expected: number; present: number; failed: number; workerFlags: string[] } {
+  const r = spawnSync(process.execPath, [...execArgv, APP, ...args], { encoding: "utf8", timeout: 120_000 });
+  const line = r.stdout.trim().split("\n").pop() ?? "";
+  expect(r.status, r.stderr.slice(-2000)).to.equal(0);
+  return JSON.parse(line);
+}
+
+describe("every worker covered", function () {
+  this.timeout(180_000);
+  let tmp: ReturnType<typeof tempDir>;
+  before(() => (tmp = tempDir()));
+  after(() => tmp.cleanup());
+
+  it("patch imported in the main file only: plain workers, a piscina pool and a forked process lose no append (without the patch: in the title)", function () {
+    const covered = run(["patched", join(tmp.dir, "covered.h5")]);
+    expect(covered.failed).to.equal(0);
+    expect(covered.present).to.equal(covered.expected);
+    const bare = run(["bare", join(tmp.dir, "bare.h5")]);
+    this.test!.title += ` [without the patch: ${bare.present < 0 ? "the file could not be opened" : `${bare.present} of ${bare.expected}`}]`;
+  });
+
+  it("node --import h5-threadsafe/patch: the same, and the workers get the lazy preload instead of the eager import", function () {
+    const covered = run(["inherited", join(tmp.dir, "inherited.h5")], ["--import", REGISTER]);
+    expect(covered.present).to.equal(covered.expected);
+    expect(covered.workerFlags.join(" ")).to.include("preload.js").and.not.include("register.js");
+  });
+
+  it("a worker that never loads h5wasm starts as it would without the patch (figures in the title); an eval worker is said to be uncovered", async function () {
+    const script = join(tmp.dir, "idle-worker.mjs");
+    writeFileSync(script, "import { parentPort } from 'node:worker_threads';\nparentPort.postMessage('onRuntimeInitialized' in {} && !Object.keys(globalThis).some((k) => k.includes('h5')));\n");
+    const start = async (execArgv: string[]) => {
+      const t0 = performance.now();
+      const w = new Worker(script, { execArgv });
+      const answer = await new Promise((r) => w.once("message", r));
+      const ms = performance.now() - t0;
+      await w.terminate();
+      return { ms, answer };
+    };
+    const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
+    const times: Record<string, number[]> = { plain: [], preload: [], eager: [] };
+    for (let i = 0; i < 5; i++) {
+      times.plain.push((await start([])).ms);
+      const withPreload = await start(["--import", PRELOAD]);
+      expect(withPreload.answer, "the preload sets its trap and nothing else").to.equal(true);
+      times.preload.push(withPreload.ms);
+      times.eager.push((await start(["--import", REGISTER])).ms);
+    }
+    this.test!.title += ` [start, median of 5: plain ${median(times.plain).toFixed(0)} ms, with the preload ${median(times.preload).toFixed(0)} ms, with an eager import of the patch ${median(times.eager).toFixed(0)} ms]`;
+
+    const app = join(tmp.dir, "eval-app.mjs");
+    writeFileSync(app, `import ${JSON.stringify(REGISTER)};\nimport { Worker } from "node:worker_threads";\nconst w = new Worker("1", { eval: true });\nw.on("exit", () => {});\n`);
+    const r = spawnSync(process.execPath, [app], { encoding: "utf8" });
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stderr.match(/H5TS_UNCOVERED/g)?.length).to.equal(1);
+  });
+});
