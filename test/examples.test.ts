@@ -53,11 +53,17 @@ describe("the ported PyTables examples", function () {
     mkdirSync(cwd);
     const ours = () => readdirSync(tmpdir()).filter((n) => n.startsWith("h5-threadsafe-example-"));
     const before = ours();
-    for (const name of ["simple_threading", "threading_monkeypatch", "worker_pool"]) {
+    for (const name of ["simple_threading", "threading_monkeypatch", "worker_pool", "pool"]) {
       const r = spawnSync(process.execPath, [example(name)], { cwd, encoding: "utf8" });
       expect(r.status, r.stderr).to.equal(0);
       expect(readdirSync(cwd), name).to.deep.equal([]);
     }
     expect(ours()).to.deep.equal(before);
+  });
+
+  it("the piscina pool example: reads during appends each see a whole prefix, and every append is there", function () {
+    const r = spawnSync(process.execPath, [example("pool"), join(tmp.dir, "pool.h5"), "2", "30"], { encoding: "utf8" });
+    expect(r.status, r.stdout + r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/each a whole prefix/).and.match(/final: 30 of 30 appends, 1, 2, 3, \.\.\. in order/);
   });
 });
