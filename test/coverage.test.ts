@@ -9,14 +9,15 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { splitNodeOptions } from "../src/coverage/children.js";
 import { tempDir } from "./support/files.js";
 
 const APP = fileURLToPath(new URL("./fixtures/coverage-app.js", import.meta.url));
 const PRELOAD = fileURLToPath(new URL("../src/coverage/preload.js", import.meta.url));
 const REGISTER = fileURLToPath(new URL("../src/register.js", import.meta.url));
 
-function run(args: string[], execArgv: string[] = []): { expected: number; present: number; failed: number; workerFlags: string[] } {
-  const r = spawnSync(process.execPath, [...execArgv, APP, ...args], { encoding: "utf8", timeout: 120_000 });
+function run(args: string[], execArgv: string[] = [], env: NodeJS.ProcessEnv = {}): { expected: number; present: number; failed: number; workerFlags: string[] } {
+  const r = spawnSync(process.execPath, [...execArgv, APP, ...args], { encoding: "utf8", timeout: 120_000, env: { ...process.env, ...env } });
   const line = r.stdout.trim().split("\n").pop() ?? "";
   expect(r.status, r.stderr.slice(-2000)).to.equal(0);
   return JSON.parse(line);
@@ -34,6 +35,16 @@ describe("every worker covered", function () {
     expect(covered.present).to.equal(covered.expected);
     const bare = run(["bare", join(tmp.dir, "bare.h5")]);
     this.test!.title += ` [without the patch: ${bare.present < 0 ? "the file could not be opened" : `${bare.present} of ${bare.expected}`}]`;
+  });
+
+  it("flags from NODE_OPTIONS reach the workers as they did (given explicitly now); one that imports the patch leaves them as they are", function () {
+    expect(splitNodeOptions('--enable-source-maps  --require "./my dir/x.js" --title="a \\"b\\" c"')).to.deep.equal(["--enable-source-maps", "--require", "./my dir/x.js", '--title=a "b" c']);
+    const withSourceMaps = run(["patched", join(tmp.dir, "node-options.h5")], [], { NODE_OPTIONS: "--enable-source-maps" });
+    expect(withSourceMaps.present).to.equal(withSourceMaps.expected);
+    expect(withSourceMaps.workerFlags).to.include("--enable-source-maps").and.include("--import");
+    const eager = run(["inherited", join(tmp.dir, "node-options-eager.h5")], [], { NODE_OPTIONS: `--import ${REGISTER}` });
+    expect(eager.present).to.equal(eager.expected);
+    expect(eager.workerFlags.join(" "), "inherited as they are").to.not.include("preload.js");
   });
 
   it("node --import h5-threadsafe/patch: the same, and the workers get the lazy preload instead of the eager import", function () {

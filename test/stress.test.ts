@@ -26,7 +26,9 @@ describe("stress", function () {
         ["a", "b"].map(
           (tag) =>
             new Promise<void>((resolve, reject) => {
-              const c = spawn(process.execPath, [STRESS, file, log, "3", "60", tag], { stdio: "inherit" });
+              const c = spawn(process.execPath, [STRESS, file, log, "3", "60", tag], { stdio: ["ignore", "pipe", "pipe"] });
+              c.stdout!.on("data", (d) => process.stderr.write(d)); // kept with the test's output (shown if it fails)
+              c.stderr!.on("data", (d) => process.stderr.write(d));
               c.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`stress child exited ${code}`))));
             }),
         ),

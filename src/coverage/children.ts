@@ -21,15 +21,24 @@ const REGISTER = new URL("../register.js", import.meta.url);
 const EAGER = new Set(["h5-threadsafe/patch", REGISTER.href, REGISTER.pathname]);
 
 /**
- * The flags a child gets: its own, or the inherited ones without an eager `--import` of the
- * patch (`node --import h5-threadsafe/patch`: the preload covers the child as well, and
+ * The flags a child gets, or undefined to leave them as they are. Its own flags, plus the
+ * preload. Inherited ones (none given): a child given `execArgv` no longer inherits the
+ * flags the parent took from NODE_OPTIONS, so those are passed on explicitly; where they
+ * already import the patch, the child is covered as it is and nothing changes. An eager
+ * `--import` of the patch among the parent's command-line flags (`node --import
+ * h5-threadsafe/patch`) is replaced by the preload, which covers the child as well and
  * loads h5wasm only if the child does: a worker that never uses it starts as fast as
- * without the patch, where the eager import costs it h5wasm's load, ~250 ms here), plus
- * the preload.
+ * without the patch, where the eager import costs it h5wasm's load (~250 ms here).
  */
-function withPreload(execArgv: readonly string[] | undefined): string[] {
-  const flags = execArgv ? [...execArgv] : withoutEagerPatch(process.execArgv);
-  return [...flags, "--import", PRELOAD];
+function withPreload(execArgv: readonly string[] | undefined): string[] | undefined {
+  if (execArgv) return [...execArgv, "--import", PRELOAD];
+  const fromEnv = splitNodeOptions(process.env.NODE_OPTIONS ?? "");
+  if (importsPatch(fromEnv)) return undefined;
+  return [...fromEnv, ...withoutEagerPatch(process.execArgv), "--import", PRELOAD];
+}
+
+function importsPatch(flags: readonly string[]): boolean {
+  return flags.some((f, i) => (f === "--import" && EAGER.has(flags[i + 1] ?? "")) || (f.startsWith("--import=") && EAGER.has(f.slice("--import=".length))));
 }
 
 function withoutEagerPatch(flags: readonly string[]): string[] {
@@ -38,6 +47,32 @@ function withoutEagerPatch(flags: readonly string[]): string[] {
     if (flags[i] === "--import" && EAGER.has(flags[i + 1] ?? "")) i++;
     else if (!(flags[i].startsWith("--import=") && EAGER.has(flags[i].slice("--import=".length)))) out.push(flags[i]);
   }
+  return out;
+}
+
+/** NODE_OPTIONS as Node splits it: on spaces, but not inside double quotes (where \" and \\ escape). */
+export function splitNodeOptions(value: string): string[] {
+  const out: string[] = [];
+  let current = "";
+  let quoted = false;
+  let any = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (quoted && c === "\\" && i + 1 < value.length) {
+      current += value[++i];
+    } else if (c === '"') {
+      quoted = !quoted;
+      any = true;
+    } else if (c === " " && !quoted) {
+      if (any || current) out.push(current);
+      current = "";
+      any = false;
+    } else {
+      current += c;
+      any = true;
+    }
+  }
+  if (any || current) out.push(current);
   return out;
 }
 
@@ -69,8 +104,10 @@ export function coverChildren(): void {
       const [filename, options] = args as [unknown, { execArgv?: string[]; eval?: boolean } | undefined];
       // Node runs no --import in an eval worker: its code must import the patch itself.
       if (options?.eval) warnUncovered("an eval worker, where Node runs no --import");
+      const execArgv = withPreload(options?.execArgv);
+      if (!execArgv) return Reflect.construct(target, args, newTarget);
       try {
-        return Reflect.construct(target, [filename, { ...options, execArgv: withPreload(options?.execArgv) }, ...args.slice(2)], newTarget);
+        return Reflect.construct(target, [filename, { ...options, execArgv }, ...args.slice(2)], newTarget);
       } catch (e) {
         // Flags the main process took that a worker may not be given explicitly.
         if ((e as NodeJS.ErrnoException).code !== "ERR_WORKER_INVALID_EXEC_ARGV") throw e;
@@ -85,7 +122,9 @@ export function coverChildren(): void {
       // fork(modulePath[, args][, options]): args may be left out.
       if (!Array.isArray(args) && args !== undefined && args !== null) [args, options] = [undefined, args];
       const opts = (options ?? {}) as { execArgv?: string[] };
-      return fork.call(this, modulePath, args ?? [], { ...opts, execArgv: withPreload(opts.execArgv) });
+      // A forked process reads NODE_OPTIONS itself: only its command line is ours to add to.
+      const execArgv = opts.execArgv ?? process.execArgv;
+      return fork.call(this, modulePath, args ?? [], importsPatch(execArgv) ? opts : { ...opts, execArgv: [...execArgv, "--import", PRELOAD] });
     },
     "name",
     { value: fork.name },
