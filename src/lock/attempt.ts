@@ -3,7 +3,8 @@
 // wait.ts drives it.
 
 import { debug } from "../debug.js";
-import { createRecord, listNames, listRecords, lockDirsFor, makeFallbackRoot, makeLockDir, mark, readRecordFile, readState, removeIfEmpty, removeRecord, touchRecord } from "./folders.js";
+import { closeRecord, createRecord, listNames, listRecords, lockDirsFor, makeFallbackRoot, makeLockDir, mark, readRecordFile, readState, removeIfEmpty, removeRecord, touchRecord } from "./folders.js";
+import { H5TSError, type HolderInfo } from "../errors.js";
 import { HeldLock } from "./held-lock.js";
 import { discard, takeIdle, type OwnRecord } from "./idle.js";
 import { identity, isAlive } from "./liveness.js";
@@ -12,9 +13,16 @@ import type { LockOptions } from "./options.js";
 import { decide, mayMatter, stillAhead, type Blocker, type Request, type Seen, type Verdict } from "./protocol.js";
 import { identityPart, nowMicros, parseRecord, recordName, toHolderInfo, type LockRecord, type RecordState } from "./record.js";
 import { wakeAll } from "./wake.js";
-import type { HolderInfo } from "../errors.js";
 
 const PERMISSION = new Set(["EACCES", "EPERM", "EROFS"]);
+
+const NO_SPACE = new Set(["ENOSPC", "EDQUOT"]);
+
+function isNoSpaceError(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  const cause = (e as { cause?: NodeJS.ErrnoException }).cause?.code;
+  return NO_SPACE.has(code ?? "") || NO_SPACE.has(cause ?? "");
+}
 
 function isPermissionError(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException).code;
@@ -216,7 +224,6 @@ export class Attempt {
       const fd = this.#createIn(dir, name);
       if (fd !== undefined) {
         const record = { ...parseRecord(name, dir)!, fd };
-        mark(fd, "deferring");
         this.#shows = "deferring";
         this.#touchedAt = performance.now();
         if (dir !== this.#dirs[0]) debug("fallback %s: cannot write %s, using %s", this.path, this.#dirs[0], dir);
@@ -225,17 +232,33 @@ export class Attempt {
     }
   }
 
-  /** The descriptor of a new record in `dir`; undefined where this user may not write (and a fallback exists). */
+  /**
+   * The descriptor of a new record in `dir`, marked "deferring"; undefined where this user
+   * may not write, or the disk is full (and a fallback exists).
+   */
   #createIn(dir: string, name: string): number | undefined {
     for (;;) {
       try {
-        return createRecord(dir, name);
+        const fd = createRecord(dir, name);
+        try {
+          mark(fd, "deferring"); // its first byte: where the disk is full, this is what fails
+        } catch (e) {
+          closeRecord(fd);
+          removeRecord(dir, name);
+          removeIfEmpty(dir); // a folder made just now stays empty otherwise
+          throw e;
+        }
+        return fd;
       } catch (e) {
         try {
           if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
           makeLockDir(dir); // first user, or the last one removed it meanwhile
         } catch (e2) {
-          if (!isPermissionError(e2) || !this.#fallback || dir === this.#fallback) throw e2;
+          const full = isNoSpaceError(e2);
+          if ((!isPermissionError(e2) && !full) || !this.#fallback || dir === this.#fallback) {
+            if (full) throw new H5TSError("ENOLOCKDIR", `cannot write a lock record in ${dir}: no space left`, { cause: e2 });
+            throw e2;
+          }
           makeFallbackRoot();
           return undefined;
         }

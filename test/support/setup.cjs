@@ -15,8 +15,11 @@ if (!process.env.H5TS_FALLBACK_DIR) {
 // What a test writes to stderr (HDF5's diagnostic dumps above all, which many tests cause
 // on purpose, and their children's, forwarded here) is kept, and printed only when the
 // test fails: a passing `npm test` prints its results alone. H5TS_TEST_STDERR=1 shows it all.
+// (h5wasm writes HDF5's dumps with fs.writeSync(2, ...), not through process.stderr.)
+const fs = require("node:fs");
 let kept = [];
 const write = process.stderr.write.bind(process.stderr);
+const writeSync = fs.writeSync;
 exports.mochaHooks = {
   beforeEach() {
     if (process.env.H5TS_TEST_STDERR === "1") return;
@@ -27,10 +30,22 @@ exports.mochaHooks = {
       if (typeof done === "function") process.nextTick(done);
       return true;
     };
+    fs.writeSync = function (fd, data, ...rest) {
+      if (fd !== 2) return writeSync.call(this, fd, data, ...rest);
+      if (typeof data === "string") {
+        kept.push(data);
+        return Buffer.byteLength(data, typeof rest[1] === "string" ? rest[1] : "utf8");
+      }
+      const offset = typeof rest[0] === "number" ? rest[0] : 0;
+      const length = typeof rest[1] === "number" ? rest[1] : data.byteLength - offset;
+      kept.push(Buffer.from(data.buffer, data.byteOffset + offset, length).toString());
+      return length;
+    };
   },
   afterEach() {
     if (process.env.H5TS_TEST_STDERR === "1") return;
     process.stderr.write = write;
+    fs.writeSync = writeSync;
     if (this.currentTest && this.currentTest.state === "failed" && kept.length) {
       write(`--- stderr of "${this.currentTest.fullTitle()}" ---\n${kept.join("")}--- end of stderr ---\n`);
     }
