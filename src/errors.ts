@@ -6,7 +6,8 @@ import type { LockMode } from "./lock/modes.js";
 
 /** One holder (or waiter) of a lock, as others see it. */
 export interface HolderInfo {
-  mode: LockMode;
+  /** The kind of lock it holds (or waits for). */
+  lock: LockMode;
   host: string;
   pid: number;
   /** OS thread id (Linux), or the pid where threads cannot be told apart. */
@@ -51,9 +52,9 @@ export class H5TSError extends Error {
 }
 
 export function describeHolder(h: HolderInfo): string {
-  if (h.command !== undefined) return `${h.mode} (native flock) by ${h.command} (${h.pid > 0 ? `pid ${h.pid}` : "pid not visible here"})`;
+  if (h.command !== undefined) return `${h.lock} (native flock) by ${h.command} (${h.pid > 0 ? `pid ${h.pid}` : "pid not visible here"})`;
   const who = h.threadId ? `pid ${h.pid} thread ${h.threadId} (tid ${h.tid})` : `pid ${h.pid}`;
-  return `${h.mode} by ${who} on ${h.host} since ${new Date(h.since).toISOString()}${h.alive ? "" : " (gone)"}`;
+  return `${h.lock} by ${who} on ${h.host} since ${new Date(h.since).toISOString()}${h.alive ? "" : " (gone)"}`;
 }
 
 /** "a shared lock", "an exclusive lock". */

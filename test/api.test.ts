@@ -77,7 +77,7 @@ describe("explicit API", function () {
       const e = failsWith(() => openFile(good, "a"), FileOpenError, "EREOPEN");
       expect(e.message).to.include("shared");
       const r2 = openFile(good, "r");
-      expect(inspect(good).holders.map((h) => h.mode)).to.deep.equal(["shared"]);
+      expect(inspect(good).holders.map((h) => h.lock)).to.deep.equal(["shared"]);
       r2.close();
     } finally {
       r.close();
@@ -97,7 +97,7 @@ describe("explicit API", function () {
       using viaLink = openFile(link, "r");
       expect(viaLink.keys()).to.deep.equal(["x"]);
       // One thread, one lock: the reopen through the symlink joined the same lock.
-      expect(inspect(link).holders.map((h) => h.mode)).to.deep.equal(["shared"]);
+      expect(inspect(link).holders.map((h) => h.lock)).to.deep.equal(["shared"]);
       expect(inspect(link).path).to.equal(inspect(odd).path);
       expect(() => openFile(link, "a")).to.throw(FileOpenError).with.property("code", "EREOPEN");
     });
@@ -117,7 +117,7 @@ describe("explicit API", function () {
     expect(inspect(good).holders).to.deep.equal([]);
     let rejected: unknown;
     await withFile(good, "a", async () => {
-      expect(inspect(good).holders.map((h) => h.mode)).to.deep.equal(["exclusive"]);
+      expect(inspect(good).holders.map((h) => h.lock)).to.deep.equal(["exclusive"]);
       throw new Error("async inside");
     }).catch((e) => (rejected = e));
     expect((rejected as Error).message).to.equal("async inside");
@@ -127,7 +127,7 @@ describe("explicit API", function () {
   it("`using` closes an explicit File at the end of the block", function () {
     {
       using f = openFile(good, "a");
-      expect(inspect(good).holders.map((h) => h.mode)).to.deep.equal(["exclusive"]);
+      expect(inspect(good).holders.map((h) => h.lock)).to.deep.equal(["exclusive"]);
       void f;
     }
     expect(inspect(good).holders).to.deep.equal([]);
@@ -146,7 +146,7 @@ describe("explicit API", function () {
       await holder.do({ cmd: "close", index: h.index });
       const f = await opening;
       clearInterval(timer);
-      expect(inspect(good).holders.map((x) => x.mode)).to.deep.equal(["shared"]);
+      expect(inspect(good).holders.map((x) => x.lock)).to.deep.equal(["shared"]);
       f.close();
       await holder.do({ cmd: "open", file: good, mode: "a" });
       let error: unknown;

@@ -32,12 +32,12 @@ describe("the h5-threadsafe command", function () {
     r = cli("status", "--json", file);
     expect(r.status, r.stderr).to.equal(3);
     const [state] = JSON.parse(r.stdout);
-    const holders = state.holders.map((h: any) => [h.mode, h.pid, h.threadId > 0, h.host, h.alive]);
+    const holders = state.holders.map((h: any) => [h.lock, h.pid, h.threadId > 0, h.host, h.alive]);
     expect(holders).to.have.deep.members([
       ["shared", process.pid, true, hostname(), true],
       ["swmr-read", p.pid, false, hostname(), true],
     ]);
-    expect(state.waiters.map((h: any) => [h.mode, h.pid, h.alive])).to.deep.equal([["exclusive", w.pid, true]]);
+    expect(state.waiters.map((h: any) => [h.lock, h.pid, h.alive])).to.deep.equal([["exclusive", w.pid, true]]);
     r = cli("status", file);
     expect(r.status).to.equal(3);
     expect(r.stdout).to.include("2 holder(s), 1 waiter(s)").and.include(`swmr-read by pid ${p.pid}`).and.include("waiter exclusive");

@@ -30,21 +30,21 @@ for (const where of ["thread", "process"] as Where[]) {
           const file = s.file;
           const [holder, contender] = await Promise.all([s.start(where, { name: "holder" }), s.start(where, { name: "contender" })]);
           const h = await holder.do({ cmd: "open", file, mode: held });
-          expect(inspect(file).holders.map((x) => x.mode)).to.deep.equal([LOCK[held]]);
+          expect(inspect(file).holders.map((x) => x.lock)).to.deep.equal([LOCK[held]]);
           const opening = contender.do({ cmd: "open", file, mode: wanted });
           if (together) {
             const c = await opening;
-            expect(inspect(file).holders.map((x) => x.mode).sort()).to.deep.equal([LOCK[held], LOCK[wanted]].sort());
+            expect(inspect(file).holders.map((x) => x.lock).sort()).to.deep.equal([LOCK[held], LOCK[wanted]].sort());
             await contender.do({ cmd: "close", index: c.index });
             await holder.do({ cmd: "close", index: h.index });
             expect(s.order()).to.deep.equal([`holder opened ${held}`, `contender opened ${wanted}`, "contender closing", "holder closing"]);
           } else {
             await until(() => inspect(file).waiters.length === 1, 15_000, "the contender's waiter record");
-            expect(inspect(file).waiters[0].mode).to.equal(LOCK[wanted]);
+            expect(inspect(file).waiters[0].lock).to.equal(LOCK[wanted]);
             await holder.do({ cmd: "close", index: h.index });
             const c = await opening;
             expect(s.order(), "the contender opened only after the holder began to close").to.deep.equal([`holder opened ${held}`, "holder closing", `contender opened ${wanted}`]);
-            expect(inspect(file).holders.map((x) => x.mode)).to.deep.equal([LOCK[wanted]]);
+            expect(inspect(file).holders.map((x) => x.lock)).to.deep.equal([LOCK[wanted]]);
             expect(inspect(file).waiters).to.deep.equal([]);
             await contender.do({ cmd: "close", index: c.index });
           }

@@ -11,7 +11,7 @@ import { until } from "./support/agent.js";
 import { scenario } from "./support/scenario.js";
 import { NOBODY, needNobody } from "./support/users.js";
 
-const held = (file: string) => inspect(file).holders.map((h) => h.mode).sort();
+const held = (file: string) => inspect(file).holders.map((h) => h.lock).sort();
 const opened = (reply: { fileId: string }) => BigInt(reply.fileId) >= 0n;
 
 describe("correct on every path", function () {

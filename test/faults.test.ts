@@ -70,8 +70,8 @@ describe("faults", function () {
     while (!done) {
       await new Promise((r) => setTimeout(r, 1000));
       const state = inspect(file);
-      expect(state.holders.map((x) => [x.mode, x.alive])).to.deep.equal([["exclusive", true]]);
-      expect(state.waiters.map((x) => x.mode)).to.deep.equal(["shared"]);
+      expect(state.holders.map((x) => [x.lock, x.alive])).to.deep.equal([["exclusive", true]]);
+      expect(state.waiters.map((x) => x.lock)).to.deep.equal(["shared"]);
     }
     await holder.do({ cmd: "close", index: h.index });
     const c = await opening;

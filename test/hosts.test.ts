@@ -49,7 +49,7 @@ describe(`holders ${place.name}`, function () {
   it("a live holder keeps its lock past the stale threshold; killed, it is reclaimed", async function () {
     const { remote } = await remoteHolder("a");
     const holders = inspect(file).holders;
-    expect(holders.map((h) => [h.host, h.mode])).to.deep.equal([[place.host, "exclusive"]]);
+    expect(holders.map((h) => [h.host, h.lock])).to.deep.equal([[place.host, "exclusive"]]);
     const local = await s.start("thread", { env: { H5TS_REMOTE_STALE_MS: String(STALE) } });
     const opening = local.do({ cmd: "open", file, mode: "r" });
     await until(() => inspect(file).waiters.length === 1, 15_000, "the local reader to wait");

@@ -35,7 +35,7 @@ describe("where lock files live", function () {
     const h = await a.do({ cmd: "open", file, mode: "a" });
     expect(readdirSync(dir).sort()).to.deep.equal(["data.h5", "locks"]);
     expect(readdirSync(locks)).to.have.length(1);
-    expect(inspect(file, { lockDir: locks }).holders.map((x) => x.mode)).to.deep.equal(["exclusive"]);
+    expect(inspect(file, { lockDir: locks }).holders.map((x) => x.lock)).to.deep.equal(["exclusive"]);
     await a.do({ cmd: "close", index: h.index });
     await until(() => readdirSync(locks).length === 0, 5000, "the lock folder to go");
   });
@@ -60,7 +60,7 @@ describe("where lock files live", function () {
       expect(BigInt(r.fileId) >= 0n).to.equal(true);
       expect(readdirSync(dir), "nothing written beside the file").to.deep.equal(["data.h5"]);
       const state = inspect(file);
-      expect(state.holders.map((h) => [h.mode, h.pid])).to.deep.equal([["shared", reader.pid]]);
+      expect(state.holders.map((h) => [h.lock, h.pid])).to.deep.equal([["shared", reader.pid]]);
       expect(readdirSync(state.dirs[1])).to.have.length(1);
       const writer = await start();
       const writing = writer.do({ cmd: "open", file, mode: "a" });

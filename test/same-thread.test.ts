@@ -7,7 +7,7 @@ import { inspect } from "../src/index.js";
 import { until } from "./support/agent.js";
 import { scenario } from "./support/scenario.js";
 
-const modes = (file: string) => inspect(file).holders.map((h) => h.mode);
+const modes = (file: string) => inspect(file).holders.map((h) => h.lock);
 
 describe("same-thread reopen rules", function () {
   const s = scenario("same.h5");
@@ -50,7 +50,7 @@ describe("same-thread reopen rules", function () {
     const r2 = await reader.do({ cmd: "open", file, mode: "r" });
     expect(BigInt(r2.fileId) >= 0n).to.equal(true);
     await reader.do({ cmd: "close", index: r1.index });
-    expect(inspect(file).waiters.map((x) => x.mode), "one reader handle is still open").to.deep.equal(["exclusive"]);
+    expect(inspect(file).waiters.map((x) => x.lock), "one reader handle is still open").to.deep.equal(["exclusive"]);
     await reader.do({ cmd: "close", index: r2.index });
     const w = await writing;
     expect(s.order()).to.deep.equal([`${reader.name} opened r`, `${reader.name} opened r`, `${reader.name} closing`, `${reader.name} closing`, `${writer.name} opened a`]);
@@ -104,8 +104,8 @@ describe("writer preference", function () {
     await until(() => inspect(file).waiters.length === 2, 15_000, "the late reader to wait");
     await a.do({ cmd: "close", index: r1.index });
     const w = await writing;
-    expect(inspect(file).holders.map((h) => h.mode)).to.deep.equal(["exclusive"]);
-    expect(inspect(file).waiters.map((h) => h.mode), "the reader entered beside the writer").to.deep.equal(["shared"]);
+    expect(inspect(file).holders.map((h) => h.lock)).to.deep.equal(["exclusive"]);
+    expect(inspect(file).waiters.map((h) => h.lock), "the reader entered beside the writer").to.deep.equal(["shared"]);
     await b.do({ cmd: "close", index: w.index });
     const r2 = await reading;
     expect(s.order(), "a reader overtook the waiting writer").to.deep.equal(["reader1 opened r", "reader1 closing", "writer opened a", "writer closing", "reader2 opened r"]);

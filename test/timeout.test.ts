@@ -29,7 +29,7 @@ describe("lock timeouts", function () {
     expect(e.mode, "the mode the user wrote").to.equal("a");
     expect(e.waitedMs, "whole milliseconds").to.satisfy(Number.isInteger);
     const holders = e.holders!.sort((a, b) => a.pid - b.pid);
-    expect(holders.map((h) => [h.mode, h.pid, h.host, h.alive])).to.have.deep.members([
+    expect(holders.map((h) => [h.lock, h.pid, h.host, h.alive])).to.have.deep.members([
       ["shared", process.pid, hostname(), true],
       ["swmr-read", r2.pid, hostname(), true],
     ]);
@@ -61,7 +61,7 @@ describe("lock timeouts", function () {
     const waited = Date.now() - t0;
     expect(reply.ok).to.equal(false);
     expect(reply.error!.code).to.equal("ELOCKTIMEOUT");
-    expect(reply.error!.holders!.map((x) => x.mode)).to.deep.equal(["exclusive"]);
+    expect(reply.error!.holders!.map((x) => x.lock)).to.deep.equal(["exclusive"]);
     expect(waited).to.be.at.least(300);
     expect(inspect(file).waiters).to.deep.equal([]);
     // The lock is intact and goes on working.

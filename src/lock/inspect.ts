@@ -44,7 +44,7 @@ export function inspect(path: string, options?: Partial<LockOptions>): LockState
   const ours = new Set(records.filter((r) => r.host === identity().host).map((r) => r.pid));
   for (const h of nativeHolders(canonical)) {
     if (ours.has(h.pid)) continue; // a Node holder's own flock
-    state.native.push({ mode: h.mode, host: identity().host, pid: h.pid, tid: h.pid, threadId: 0, since: 0, alive: true, command: h.command });
+    state.native.push({ lock: h.mode, host: identity().host, pid: h.pid, tid: h.pid, threadId: 0, since: 0, alive: true, command: h.command });
   }
   return state;
 }

@@ -114,9 +114,9 @@ export function earlier(a: LockRecord, b: LockRecord): boolean {
   return a.since !== b.since ? a.since < b.since : a.name < b.name;
 }
 
-export function toHolderInfo(r: LockRecord, mode: LockMode, alive: boolean): HolderInfo {
+export function toHolderInfo(r: LockRecord, lock: LockMode, alive: boolean): HolderInfo {
   return {
-    mode,
+    lock,
     host: r.host,
     pid: r.pid,
     tid: r.tid,

@@ -108,5 +108,5 @@ export function lockCreated(path: string, mode: LockMode): NativeFileLock | unde
 }
 
 function toHolderInfo(h: { pid: number; command: string; mode: FlockKind }): HolderInfo {
-  return { mode: h.mode === "exclusive" ? "exclusive" : "shared", host: hostname(), pid: h.pid, tid: h.pid, threadId: 0, since: 0, alive: true, command: h.command };
+  return { lock: h.mode === "exclusive" ? "exclusive" : "shared", host: hostname(), pid: h.pid, tid: h.pid, threadId: 0, since: 0, alive: true, command: h.command };
 }

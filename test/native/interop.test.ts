@@ -101,7 +101,7 @@ describe("native HDF5 programs and Node", function () {
   it("h5-threadsafe status and inspect() list a native holder by command and pid", async function () {
     const py = await h5pyHold(s.file, "a");
     try {
-      expect(inspect(s.file).native.map((h) => [h.command, h.pid, h.mode])).to.deep.equal([["python3", py.child.pid, "exclusive"]]);
+      expect(inspect(s.file).native.map((h) => [h.command, h.pid, h.lock])).to.deep.equal([["python3", py.child.pid, "exclusive"]]);
       const r = spawnSync(process.execPath, [CLI, "status", s.file], { encoding: "utf8" });
       expect(r.status, "exit 3: held").to.equal(3);
       expect(r.stdout).to.include("1 native holder(s)").and.to.include(`exclusive (native flock) by python3 (pid ${py.child.pid})`);
@@ -149,7 +149,7 @@ describe("native HDF5 programs and Node", function () {
       const file = s.file;
       const a = await s.start("process", { name: "A", env });
       const w = await a.do({ cmd: "open", file, mode: "a" });
-      expect(inspect(file).holders.map((h) => h.mode)).to.deep.equal(["exclusive"]);
+      expect(inspect(file).holders.map((h) => h.lock)).to.deep.equal(["exclusive"]);
       expect(nativeHolders(file).map((h) => h.pid), "no flock of the Node process in /proc/locks").to.not.include(a.pid);
       // h5py is still refused, by HDF5's own superblock flags (a writer has the file open), not by a flock.
       expect(h5pyTry(file, "r").message ?? "").to.not.include("unable to lock file");

@@ -310,7 +310,7 @@ export async function torture(options: Partial<TortureOptions> = {}): Promise<Re
   const describeLock = (key: FileKey) => {
     try {
       const s = inspect(files[key]);
-      const fmt = (h: { mode: string; pid: number; threadId: number; alive: boolean }) => `${h.mode} by ${whoIs(h.pid, h.threadId)}${h.alive ? "" : " (gone)"}`;
+      const fmt = (h: { lock: string; pid: number; threadId: number; alive: boolean }) => `${h.lock} by ${whoIs(h.pid, h.threadId)}${h.alive ? "" : " (gone)"}`;
       return `${key}: holders [${s.holders.map(fmt).join("; ")}], waiters [${s.waiters.map(fmt).join("; ")}]`;
     } catch (e) {
       return `${key}: ${String(e)}`;
@@ -377,7 +377,7 @@ export async function torture(options: Partial<TortureOptions> = {}): Promise<Re
       for (const r of [...s.holders, ...s.waiters]) {
         const who = whoIs(r.pid, r.threadId);
         if (endedNormally.has(who)) {
-          violations.push({ kind: "left-records", file: key, actors: [who], message: `${key}: a ${r.mode} record of ${who}, which ended normally, is left` });
+          violations.push({ kind: "left-records", file: key, actors: [who], message: `${key}: a ${r.lock} record of ${who}, which ended normally, is left` });
         } else deadRecordsSwept++;
       }
     }
