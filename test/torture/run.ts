@@ -16,7 +16,7 @@
 // kinds of things happen, not the same interleaving.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -59,6 +59,13 @@ export interface TortureOptions {
   marginUs: number;
   mix: Partial<Record<Scenario, number>>;
   longHoldMs: [number, number];
+  /**
+   * Hosts that the lock cannot judge by /proc: every third host (from the second) in
+   * another PID namespace with this host's name (unshare), every third (from the third) as
+   * user nobody (setpriv), when root. Holders are then judged by heartbeat, with
+   * H5TS_REMOTE_STALE_MS=FOREIGN_STALE_MS for every host.
+   */
+  foreign: boolean;
   /** Folder for the run (kept); default a fresh temporary folder, removed after a clean run. */
   dir?: string;
   keep: boolean;
@@ -78,6 +85,7 @@ export const DEFAULTS: TortureOptions = {
   marginUs: 0,
   mix: DEFAULT_MIX,
   longHoldMs: [300, 1500],
+  foreign: false,
   keep: false,
   json: false,
 };
@@ -128,6 +136,7 @@ export function replayCommand(o: TortureOptions): string {
   const extra: string[] = [];
   if (o.tasks !== DEFAULTS.tasks) extra.push(`--tasks ${o.tasks}`);
   if (!o.faults) extra.push("--no-faults");
+  if (o.foreign) extra.push("--foreign");
   if (o.faultEveryMs !== DEFAULTS.faultEveryMs) extra.push(`--fault-every-ms ${o.faultEveryMs}`);
   if (o.killShare !== DEFAULTS.killShare) extra.push(`--kill-share ${o.killShare}`);
   if (o.stuckMs !== DEFAULTS.stuckMs) extra.push(`--stuck-ms ${o.stuckMs}`);
@@ -135,6 +144,20 @@ export function replayCommand(o: TortureOptions): string {
   if (JSON.stringify(o.mix) !== JSON.stringify(DEFAULTS.mix)) extra.push(`--mix ${Object.entries(o.mix).map(([k, v]) => `${k}:${v}`).join(",")}`);
   if (JSON.stringify(o.longHoldMs) !== JSON.stringify(DEFAULTS.longHoldMs)) extra.push(`--long-hold-ms ${o.longHoldMs.join(",")}`);
   return `npm run torture -- --seconds ${o.seconds} --procs ${o.procs} --workers ${o.workers} --seed ${o.seed}${extra.length ? " " + extra.join(" ") : ""}`;
+}
+
+/** Holders in another PID namespace or of another user are judged by heartbeat: stale after this long. */
+const FOREIGN_STALE_MS = 1500;
+
+/**
+ * What a --foreign host runs under: another PID namespace (the host's name stays; its
+ * child dies with it), or user nobody; none for the others, and none where not root.
+ */
+function foreignPrefix(num: number): string[] {
+  if (process.getuid?.() !== 0) return [];
+  if (num % 3 === 1) return ["unshare", "--pid", "--fork", "--kill-child=SIGKILL", "--mount-proc"];
+  if (num % 3 === 2) return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+  return [];
 }
 
 /** Creates the run's files with bare h5wasm (nobody else uses them yet). */
@@ -201,6 +224,12 @@ export async function torture(options: Partial<TortureOptions> = {}): Promise<Re
   mkdirSync(logDir, { recursive: true });
   const files = Object.fromEntries(FILE_KEYS.map((k) => [k, join(dir, FILE_NAMES[k])])) as Record<FileKey, string>;
   await makeFiles(files);
+  if (o.foreign) {
+    // Hosts of user nobody write the files and logs; their records go to the fallback
+    // folder where they cannot write beside the files.
+    for (const d of [dir, logDir]) chmodSync(d, 0o777);
+    for (const f of Object.values(files)) chmodSync(f, 0o666);
+  }
 
   const violations: Violation[] = [];
   const stderr = new StderrCounter();
@@ -228,10 +257,11 @@ export async function torture(options: Partial<TortureOptions> = {}): Promise<Re
       killShare: o.killShare,
       longHoldMs: o.longHoldMs,
     };
-    const child = spawn(process.execPath, [HOST], {
-      env: { ...process.env, H5TS_TORTURE_HOST: JSON.stringify(config) },
-      stdio: ["ignore", "ignore", "pipe", "ipc"],
-    });
+    const prefix = o.foreign ? foreignPrefix(num) : [];
+    const env = { ...process.env, H5TS_TORTURE_HOST: JSON.stringify(config), ...(o.foreign ? { H5TS_REMOTE_STALE_MS: String(FOREIGN_STALE_MS) } : {}) };
+    const child = prefix.length
+      ? spawn(prefix[0], [...prefix.slice(1), process.execPath, HOST], { env, stdio: ["ignore", "ignore", "pipe", "ipc"] })
+      : spawn(process.execPath, [HOST], { env, stdio: ["ignore", "ignore", "pipe", "ipc"] });
     child.stderr!.setEncoding("utf8");
     child.stderr!.on("data", (d: string) => stderr.add(d));
     const run: HostRun = { num, child, done: false, exited: Promise.resolve() };
@@ -499,6 +529,8 @@ const USAGE = `usage: npm run torture -- [options]
   --mix a:1,b:2      scenario weights among ${SCENARIOS.join(", ")} (default ${Object.entries(DEFAULT_MIX).map(([k, v]) => `${k}:${v}`).join(",")})
   --long-hold-ms A,B hold time range of long holders (default ${DEFAULTS.longHoldMs.join(",")})
   --dir D            run in D and keep it (default: a temporary folder, kept only on violations)
+  --foreign          (root) every third host in another PID namespace, every third as
+                     user nobody: judged by heartbeat (stale after ${FOREIGN_STALE_MS} ms)
   --keep             keep the temporary folder
   --json             print the report as JSON
 exits 1 on any violation, 2 on bad usage`;
@@ -569,6 +601,9 @@ export function parseArgs(argv: string[]): TortureOptions {
         break;
       case "--keep":
         o.keep = true;
+        break;
+      case "--foreign":
+        o.foreign = true;
         break;
       case "--json":
         o.json = true;
