@@ -2,7 +2,7 @@
 // removing folders, and creating, marking, reading, listing and removing records. The
 // format of a record is record.ts; what the records mean is protocol.ts.
 
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import {
   closeSync,
   constants,
@@ -14,6 +14,7 @@ import {
   openSync,
   readSync,
   readdirSync,
+  renameSync,
   rmdirSync,
   statSync,
   unlinkSync,
@@ -21,6 +22,7 @@ import {
   writeSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { threadId } from "node:worker_threads";
 import { H5TSError } from "../errors.js";
 import { STATE_BYTES, parseRecord, stateOfContent, type LockRecord, type RecordState } from "./record.js";
 
@@ -97,25 +99,44 @@ function lockDirError(dir: string, why: string, cause?: unknown): H5TSError {
 
 /**
  * Makes a folder (or finds it made) and checks that it is one: a real directory, not a
- * symlink or anything else someone put there. A folder made here gets `mode` through its
- * descriptor.
+ * symlink or anything else someone put there. A folder made here is made under a name of
+ * its own, given `mode` through its descriptor and only then renamed into place: nobody
+ * ever sees it with the mode mkdir and the umask gave it (another user listing a lock
+ * folder made 0700 a moment earlier got EACCES). A rename onto a folder someone made
+ * meanwhile fails when theirs holds records (and replaces it when it is still empty,
+ * which changes nothing: every use goes by path); theirs is then used.
  */
 function makeFolder(dir: string, mode: number): void {
-  let made = true;
-  try {
-    mkdirSync(dir, 0o700);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-    made = false;
+  if (!lstatOrUndefined(dir)) {
+    const tmp = `${dir}.${process.pid}-${threadId}-${randomBytes(4).toString("hex")}.tmp`;
+    mkdirSync(tmp, 0o700); // ENOENT (no parent) and EACCES go to the caller, as before
+    try {
+      const fd = openSync(tmp, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+      try {
+        fchmodSync(fd, mode);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, dir);
+    } catch (e) {
+      try {
+        rmdirSync(tmp);
+      } catch {
+        // renamed into place after all, or gone
+      }
+      if (!lstatOrUndefined(dir)) throw e; // not someone else's folder in the way: a real failure
+    }
   }
   const st = lstatSync(dir);
   if (!st.isDirectory()) throw lockDirError(dir, "not a directory (a symlink or another file is in its place)");
-  if (!made) return;
-  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+}
+
+function lstatOrUndefined(path: string) {
   try {
-    fchmodSync(fd, mode);
-  } finally {
-    closeSync(fd);
+    return lstatSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
   }
 }
 

@@ -62,8 +62,8 @@ export interface TortureOptions {
   /**
    * Hosts that the lock cannot judge by /proc: every third host (from the second) in
    * another PID namespace with this host's name (unshare), every third (from the third) as
-   * user nobody (setpriv), when root. Holders are then judged by heartbeat, with
-   * H5TS_REMOTE_STALE_MS=FOREIGN_STALE_MS for every host.
+   * user nobody (setpriv), when root. Holders in another PID namespace are then judged by
+   * heartbeat, with H5TS_REMOTE_STALE_MS=FOREIGN_STALE_MS for every host.
    */
   foreign: boolean;
   /** Folder for the run (kept); default a fresh temporary folder, removed after a clean run. */
@@ -146,8 +146,13 @@ export function replayCommand(o: TortureOptions): string {
   return `npm run torture -- --seconds ${o.seconds} --procs ${o.procs} --workers ${o.workers} --seed ${o.seed}${extra.length ? " " + extra.join(" ") : ""}`;
 }
 
-/** Holders in another PID namespace or of another user are judged by heartbeat: stale after this long. */
-const FOREIGN_STALE_MS = 1500;
+/**
+ * Holders in another PID namespace are judged by heartbeat: stale after this long. It must
+ * stay above the longest synchronous stretch of an actor (a long hold busy-waits up to
+ * --long-hold-ms, 1.5 s, slower still on a loaded machine): a holder busy longer than
+ * remoteStaleMs looks gone to them, as the README says of other hosts.
+ */
+const FOREIGN_STALE_MS = 5000;
 
 /**
  * What a --foreign host runs under: another PID namespace (the host's name stays; its
