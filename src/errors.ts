@@ -51,6 +51,14 @@ export class H5TSError extends Error {
   }
 }
 
+/**
+ * Emits a warning at once (process.emitWarning waits for a tick, which a blocked thread or
+ * an exiting process does not give): an Error named H5ThreadsafeWarning with `code`.
+ */
+export function warnNow(code: string, message: string, cause?: unknown): void {
+  process.emit("warning", Object.assign(new Error(message), { name: "H5ThreadsafeWarning", code }, cause === undefined ? {} : { cause }));
+}
+
 export function describeHolder(h: HolderInfo): string {
   if (h.command !== undefined) return `${h.lock} (native flock) by ${h.command} (${h.pid > 0 ? `pid ${h.pid}` : "pid not visible here"})`;
   const who = h.threadId ? `pid ${h.pid} thread ${h.threadId} (tid ${h.tid})` : `pid ${h.pid}`;

@@ -5,6 +5,7 @@
 
 import { settings } from "./config.js";
 import { debug } from "./debug.js";
+import { warnNow } from "./errors.js";
 import { sweep } from "./lock/idle.js";
 import { onSignalClose } from "./process/signals.js";
 import { openFiles } from "./registry.js";
@@ -45,13 +46,7 @@ function closeLeftOpen(why: string): void {
   const files = openFiles();
   if (files.size === 0) return;
   if (settings().warnUnclosed) {
-    process.emit(
-      "warning",
-      Object.assign(new Error(`closing ${files.size} HDF5 file(s) left open at ${why}: ${files.filenames.join(", ")}`), {
-        name: "H5ThreadsafeWarning",
-        code: "H5TS_UNCLOSED",
-      }),
-    );
+    warnNow("H5TS_UNCLOSED", `closing ${files.size} HDF5 file(s) left open at ${why}: ${files.filenames.join(", ")}`);
   }
   debug("closing %d file(s) at %s", files.size, why);
   try {

@@ -207,10 +207,7 @@ export class OpenFiles implements FileRegistry {
       (lock) => {
         if (this.#pending.get(req.path) !== pending) {
           // Taken over by a synchronous open (which owns the lock now), or given up.
-          if (pending.abandoned) {
-            pending.native?.close();
-            lock.release(true);
-          }
+          if (pending.abandoned) this.#letGo(pending);
           return;
         }
         this.#pending.delete(req.path);
@@ -233,6 +230,11 @@ export class OpenFiles implements FileRegistry {
     if (this.#pending.get(path) !== pending) return;
     this.#pending.delete(path);
     pending.abandoned = true;
+    this.#letGo(pending);
+  }
+
+  /** Lets go of what an async request holds (its flock first: ours would refuse another), or stops its wait. */
+  #letGo(pending: Pending): void {
     const { acquisition } = pending;
     if (acquisition.held) {
       pending.native?.close();
@@ -259,12 +261,8 @@ export class OpenFiles implements FileRegistry {
     const { acquisition } = pending;
     const need = combine([acquisition.mode, req.lock])!;
     if (need === acquisition.mode && !acquisition.failed) return pending;
-    if (acquisition.held) {
-      // It holds already (its continuation has not run yet): let go first, as #retake does;
-      // its flock would refuse ours.
-      pending.native?.close();
-      acquisition.held.release(true);
-    } else acquisition.cancel(new TakenOver());
+    // Holding already (its continuation has not run yet), it lets go first, as #retake does.
+    this.#letGo(pending);
     return this.#request(req, need, acquisition.failed ? undefined : acquisition.since);
   }
 

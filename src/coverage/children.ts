@@ -37,15 +37,22 @@ function withPreload(execArgv: readonly string[] | undefined): string[] | undefi
   return [...fromEnv, ...withoutEagerPatch(process.execArgv), "--import", PRELOAD];
 }
 
+/** How many flags from `i` on import the patch eagerly: 2 (`--import X`), 1 (`--import=X`) or 0. */
+function eagerImportAt(flags: readonly string[], i: number): number {
+  if (flags[i] === "--import") return EAGER.has(flags[i + 1] ?? "") ? 2 : 0;
+  return flags[i].startsWith("--import=") && EAGER.has(flags[i].slice("--import=".length)) ? 1 : 0;
+}
+
 function importsPatch(flags: readonly string[]): boolean {
-  return flags.some((f, i) => (f === "--import" && EAGER.has(flags[i + 1] ?? "")) || (f.startsWith("--import=") && EAGER.has(f.slice("--import=".length))));
+  return flags.some((_, i) => eagerImportAt(flags, i) > 0);
 }
 
 function withoutEagerPatch(flags: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < flags.length; i++) {
-    if (flags[i] === "--import" && EAGER.has(flags[i + 1] ?? "")) i++;
-    else if (!(flags[i].startsWith("--import=") && EAGER.has(flags[i].slice("--import=".length)))) out.push(flags[i]);
+    const n = eagerImportAt(flags, i);
+    if (n) i += n - 1;
+    else out.push(flags[i]);
   }
   return out;
 }

@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { settings } from "../config.js";
-import { LockTimeoutError, type H5TSError } from "../errors.js";
+import { LockTimeoutError, warnNow, type H5TSError } from "../errors.js";
 import { closeAtExit } from "../lifecycle.js";
 import type { LockMode } from "../lock/modes.js";
 import type { LockOptions } from "../lock/options.js";
@@ -112,9 +112,6 @@ const warned = new Set<string>();
 function warnUnlocked(path: string, e: H5TSError): void {
   if (warned.has(path) || warned.size > 1000) return;
   warned.add(path);
-  // Emitted at once, as the long-wait warning: the program may not return to its event loop soon.
-  process.emit(
-    "warning",
-    Object.assign(new Error(`opening ${path} WITHOUT a lock: ${e.message}`), { name: "H5ThreadsafeWarning", code: "H5TS_UNLOCKED", cause: e }),
-  );
+  // At once: the program may not return to its event loop soon.
+  warnNow("H5TS_UNLOCKED", `opening ${path} WITHOUT a lock: ${e.message}`, e);
 }

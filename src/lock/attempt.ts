@@ -15,19 +15,13 @@ import { identityPart, nowMicros, parseRecord, recordName, toHolderInfo, type Lo
 import { wakeAll } from "./wake.js";
 
 const PERMISSION = new Set(["EACCES", "EPERM", "EROFS"]);
-
 const NO_SPACE = new Set(["ENOSPC", "EDQUOT"]);
 
-function isNoSpaceError(e: unknown): boolean {
+/** Whether the error, or the system error behind it (an ENOLOCKDIR's cause), has one of `codes`. */
+function hasCode(e: unknown, codes: ReadonlySet<string>): boolean {
   const code = (e as NodeJS.ErrnoException).code;
   const cause = (e as { cause?: NodeJS.ErrnoException }).cause?.code;
-  return NO_SPACE.has(code ?? "") || NO_SPACE.has(cause ?? "");
-}
-
-function isPermissionError(e: unknown): boolean {
-  const code = (e as NodeJS.ErrnoException).code;
-  const cause = (e as { cause?: NodeJS.ErrnoException }).cause?.code;
-  return PERMISSION.has(code ?? "") || PERMISSION.has(cause ?? "");
+  return codes.has(code ?? "") || codes.has(cause ?? "");
 }
 
 let ownIdentity: string | undefined;
@@ -254,8 +248,8 @@ export class Attempt {
           if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
           makeLockDir(dir); // first user, or the last one removed it meanwhile
         } catch (e2) {
-          const full = isNoSpaceError(e2);
-          if ((!isPermissionError(e2) && !full) || !this.#fallback || dir === this.#fallback) {
+          const full = hasCode(e2, NO_SPACE);
+          if ((!hasCode(e2, PERMISSION) && !full) || !this.#fallback || dir === this.#fallback) {
             if (full) throw new H5TSError("ENOLOCKDIR", `cannot write a lock record in ${dir}: no space left`, { cause: e2 });
             throw e2;
           }

@@ -5,7 +5,7 @@
 
 import { isMainThread } from "node:worker_threads";
 import { debug } from "../debug.js";
-import { LockTimeoutError, aLock, describeHolder, type HolderInfo } from "../errors.js";
+import { LockTimeoutError, aLock, describeHolder, warnNow, type HolderInfo } from "../errors.js";
 import { Attempt } from "./attempt.js";
 import type { HeldLock } from "./held-lock.js";
 import type { LockMode } from "./modes.js";
@@ -49,21 +49,15 @@ class WaitPolicy {
     }
     if (!blockingWarned && isMainThread && waited >= BLOCKING_WARN_MS && this.blocking()) {
       blockingWarned = true;
-      const warning = Object.assign(
-        new Error(`a synchronous open has blocked the main thread's event loop for ${Math.round(waited)} ms, waiting for ${aLock(mode)} on ${path}; openFileAsync and withFileAsync wait without blocking it`),
-        { name: "H5ThreadsafeWarning", code: "H5TS_BLOCKING_WAIT" },
+      warnNow(
+        "H5TS_BLOCKING_WAIT",
+        `a synchronous open has blocked the main thread's event loop for ${Math.round(waited)} ms, waiting for ${aLock(mode)} on ${path}; openFileAsync and withFileAsync wait without blocking it`,
       );
-      process.emit("warning", warning);
     }
     if (!this.#warned && waited >= this.options.warnAfterMs) {
       this.#warned = true;
       const list = holders().map(describeHolder).join("; ");
-      const warning = Object.assign(new Error(`waiting ${Math.round(waited / 1000)} s for ${aLock(mode)} on ${path}: held ${list}`), {
-        name: "H5ThreadsafeWarning",
-        code: "H5TS_LONG_WAIT",
-      });
-      // Emitted at once: a synchronous wait keeps process.emitWarning's tick from coming.
-      process.emit("warning", warning);
+      warnNow("H5TS_LONG_WAIT", `waiting ${Math.round(waited / 1000)} s for ${aLock(mode)} on ${path}: held ${list}`);
     }
   }
 }
