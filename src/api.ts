@@ -10,7 +10,7 @@ import { FileOpenError, H5TSError, InvalidArgumentError, LockTimeoutError, type 
 import { lockModeOf } from "./h5wasm/access.js";
 import { bypassing, closeLocked, openLocked } from "./h5wasm/open-close.js";
 import type { LockMode } from "./lock/modes.js";
-import { canonicalPath } from "./lock/path.js";
+import { resolvePath } from "./lock/path.js";
 import { openFiles } from "./registry.js";
 
 export type Mode = "r" | "a" | "w" | "x" | "Sa" | "Sr";
@@ -142,7 +142,7 @@ export async function openFileAsync(path: string, mode: Mode = "r", options?: As
   const lockOptions = lockOptionsOf(options ? rest : undefined);
   ready();
   // Take the thread's lock first without blocking; the open below then joins it at once.
-  const request = { path: canonicalPath(c.path), lock: c.lock, mode: c.mode, options: lockOptions, strict: true };
+  const request = { ...resolvePath(c.path), lock: c.lock, mode: c.mode, options: lockOptions, strict: true };
   let waiting;
   try {
     waiting = await openFiles().claim(request, signal);

@@ -11,7 +11,7 @@ import { lockModeOf, reopenAccepted } from "./h5wasm/access.js";
 import type { HeldLock } from "./lock/held-lock.js";
 import { combine, covers, relaxes, type LockMode } from "./lock/modes.js";
 import type { LockOptions } from "./lock/options.js";
-import { canonicalPath } from "./lock/path.js";
+import { canonicalPath, sameFile, type FileIdentity } from "./lock/path.js";
 import { removeEmptyFile } from "./native/flock.js";
 import { Acquisition } from "./lock/wait.js";
 import type { NativeFileLock } from "./native/flock.js";
@@ -71,10 +71,14 @@ export interface ShareRequest {
   options?: Partial<LockOptions>;
   /** Explicit API: refuse a reopen that HDF5 would refuse (EREOPEN), instead of letting HDF5 refuse it. */
   strict?: boolean;
+  /** The file's identity where it exists (path.ts). */
+  id?: FileIdentity;
 }
 
 interface OpenFile {
   lock: HeldLock;
+  /** The identity of the file when its lock was asked for: another name of it finds it by this. */
+  id?: FileIdentity;
   /** The flock on the data file that goes with the lock (none: a SWMR writer, or the native layer off). */
   native?: NativeFileLock;
   shares: Set<Share>;
@@ -97,6 +101,7 @@ function lockOfHdf5(hdf5: { first: string; swmr: boolean }): LockMode {
 interface Request {
   acquisition: Acquisition;
   native?: NativeFileLock;
+  id?: FileIdentity;
 }
 
 /** An asynchronous request of this thread still waiting for a file's lock. */
@@ -147,11 +152,12 @@ export class OpenFiles implements FileRegistry {
    * nothing (HDF5 then refuses it as it always did), or EREOPEN when `strict`.
    */
   claimSync(req: ShareRequest): Share {
+    req = this.#byName(req);
     let file = this.#files.get(req.path);
     if (!file) {
       const pending = this.#pending.get(req.path);
       const request = pending ? this.#takeOver(pending, req) : this.#request(req, req.lock);
-      file = { lock: request.acquisition.runSync(), native: request.native, shares: new Set() };
+      file = { lock: request.acquisition.runSync(), native: request.native, id: req.id, shares: new Set() };
       this.#files.set(req.path, file);
     } else if (this.#acceptable(file, req) && !file.hdf5 && !covers(file.lock.mode, req.lock)) {
       const request = this.#retake(file, req);
@@ -172,6 +178,7 @@ export class OpenFiles implements FileRegistry {
    * (rejecting with its reason); the request goes when no open waits for it any more.
    */
   async claim(req: ShareRequest, signal?: AbortSignal): Promise<Share> {
+    req = this.#byName(req);
     try {
       for (;;) {
         signal?.throwIfAborted();
@@ -214,7 +221,7 @@ export class OpenFiles implements FileRegistry {
         if (this.#files.has(req.path)) {
           request.native?.close();
           lock.release(true);
-        } else this.#files.set(req.path, { lock, native: request.native, shares: new Set() });
+        } else this.#files.set(req.path, { lock, native: request.native, id: req.id, shares: new Set() });
       },
       (error) => {
         if (this.#pending.get(req.path) === pending) this.#pending.delete(req.path);
@@ -261,9 +268,11 @@ export class OpenFiles implements FileRegistry {
     const { acquisition } = pending;
     const need = combine([acquisition.mode, req.lock])!;
     if (need === acquisition.mode && !acquisition.failed) return pending;
+    // Its place in line, read before letting go (which ends it: then it has failed).
+    const since = acquisition.failed ? undefined : acquisition.since;
     // Holding already (its continuation has not run yet), it lets go first, as #retake does.
     this.#letGo(pending);
-    return this.#request(req, need, acquisition.failed ? undefined : acquisition.since);
+    return this.#request(req, need, since);
   }
 
   /**
@@ -283,8 +292,20 @@ export class OpenFiles implements FileRegistry {
 
   /** A request for `need` on the file, gated by the data file's flock. */
   #request(req: ShareRequest, need: LockMode, since?: number): Request {
-    const gate = dataFileGate(req.path, need, req.mode === "w");
-    return { acquisition: new Acquisition(req.path, need, { ...req.options, since, gate }), native: gate?.lock };
+    const gate = dataFileGate(req.path, need, req.mode === "w", req.id);
+    return { acquisition: new Acquisition(req.path, need, { ...req.options, since, gate, id: req.id }), native: gate?.lock, id: req.id };
+  }
+
+  /**
+   * The request, named as this thread already has the file open (or asked for it) under
+   * another name, a hard link: HDF5 sees one file, so the thread holds one lock for it.
+   * Two locks would wait for each other for ever (one thread, two flocks on one inode).
+   */
+  #byName(req: ShareRequest): ShareRequest {
+    const id = req.id;
+    if (!id || id.nlink < 2 || this.#files.has(req.path) || this.#pending.has(req.path)) return req;
+    for (const [path, f] of [...this.#files, ...this.#pending]) if (f.id && sameFile(f.id, id)) return { ...req, path };
+    return req;
   }
 
   /** Whether HDF5 accepts the reopen; when not: EREOPEN if strict, else false (HDF5 will refuse it). */

@@ -9,7 +9,7 @@ import { constants } from "node:os";
 import { lockModeOf } from "./h5wasm/access.js";
 import type { HeldLock } from "./lock/held-lock.js";
 import type { LockMode } from "./lock/modes.js";
-import { canonicalPath } from "./lock/path.js";
+import { resolvePath } from "./lock/path.js";
 import { acquire } from "./lock/wait.js";
 import { describeHolders, nativeHolders } from "./native/flock.js";
 import { flockKindOf } from "./native/gate.js";
@@ -51,8 +51,8 @@ export async function runUnderLock(targets: RunTarget[], command: string[], opti
   const held: HeldLock[] = [];
   try {
     for (const t of targets) {
-      const path = canonicalPath(t.path);
-      held.push(await acquire(path, t.lock, options));
+      const { path, id } = resolvePath(t.path);
+      held.push(await acquire(path, t.lock, { ...options, id }));
       await nativeClear({ ...t, path }, say);
     }
     return await new Promise<number>((resolve) => {

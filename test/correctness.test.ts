@@ -99,6 +99,29 @@ describe("correct on every path", function () {
     expect(s.order()).to.deep.equal(["H opened a", "H closing", "A opened r", "A opened r", "A closing", "A closing", "B opened a"]);
   });
 
+  it("a synchronous open needing more than its thread's pending async open keeps that request's place in line", async function () {
+    this.timeout(30_000);
+    const file = s.file;
+    const [h, a, b] = [await s.start("process", { name: "H" }), await s.start("thread", { name: "A" }), await s.start("process", { name: "B" })];
+    const w = await h.do({ cmd: "open", file, mode: "a" });
+    const { pending } = await a.do({ cmd: "openAsync", file, mode: "r" });
+    await until(() => inspect(file).waiters.length === 1, 15_000, "A's async open to wait");
+    const bWriting = b.do({ cmd: "open", file, mode: "a" });
+    await until(() => inspect(file).waiters.length === 2, 15_000, "B to queue behind A");
+    // A's sync open wants a writer's lock: it takes the async request's place, ahead of B.
+    const aWriting = a.do({ cmd: "open", file, mode: "a" });
+    await until(() => inspect(file).waiters.some((x) => x.lock === "exclusive" && x.threadId !== 0), 15_000, "A's sync open to be waiting for an exclusive lock");
+    await h.do({ cmd: "close", index: w.index });
+    await until(() => s.order().length === 3, 15_000, "the next holder to open");
+    expect(s.order()[2], "the request that came first goes first").to.equal("A opened a");
+    const aw = await aWriting;
+    const ar = await a.do({ cmd: "settle", pending });
+    await a.do({ cmd: "close", index: aw.index });
+    await a.do({ cmd: "close", index: ar.index });
+    expect(opened(await bWriting)).to.equal(true);
+    expect(s.order().slice(3)).to.deep.equal(["A opened r", "A closing", "A closing", "B opened a"]);
+  });
+
   it("an async open that joined while the thread's last handle closed gets a lock for the new file object HDF5 opens", async function () {
     // Sa, then Sr joins; Sa closes; openFileAsync(a) joins while Sr is open, then Sr closes
     // before the async open opens: HDF5 opens the file anew, for plain writing.

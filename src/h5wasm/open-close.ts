@@ -9,7 +9,7 @@ import { LockTimeoutError, warnNow, type H5TSError } from "../errors.js";
 import { closeAtExit } from "../lifecycle.js";
 import type { LockMode } from "../lock/modes.js";
 import type { LockOptions } from "../lock/options.js";
-import { canonicalPath } from "../lock/path.js";
+import { resolvePath } from "../lock/path.js";
 import { openFiles, type H5File } from "../registry.js";
 
 const BYPASS = Symbol.for("h5-threadsafe.bypass.v1");
@@ -45,11 +45,11 @@ export interface OpenRequest {
  * given back when the open fails or throws. Returns what `open` returned.
  */
 export function openLocked<T extends bigint | H5File>(req: OpenRequest, open: () => T): T {
-  const path = canonicalPath(req.filename);
+  const { path, id } = resolvePath(req.filename);
   const table = openFiles();
   let share;
   try {
-    share = table.claimSync({ path, lock: req.lock, mode: req.mode, options: req.options, strict: req.strict });
+    share = table.claimSync({ path, id, lock: req.lock, mode: req.mode, options: req.options, strict: req.strict });
   } catch (e) {
     if (e instanceof LockTimeoutError) throw e.forOpen(req.mode);
     const code = (e as H5TSError).code ?? "";

@@ -3,13 +3,14 @@
 // wait.ts drives it.
 
 import { debug } from "../debug.js";
-import { closeRecord, createRecord, listNames, listRecords, lockDirsFor, makeFallbackRoot, makeLockDir, mark, readRecordFile, readState, removeIfEmpty, removeRecord, touchRecord } from "./folders.js";
+import { closeRecord, createRecord, inHostFolder, listNames, listRecords, lockDirsFor, makeFallbackRoot, makeLockDir, mark, readRecordFile, readState, removeIfEmpty, removeRecord, touchRecord } from "./folders.js";
 import { H5TSError, type HolderInfo } from "../errors.js";
 import { HeldLock } from "./held-lock.js";
 import { discard, takeIdle, type OwnRecord } from "./idle.js";
 import { identity, isAlive } from "./liveness.js";
 import type { LockMode } from "./modes.js";
 import type { LockOptions } from "./options.js";
+import type { FileIdentity } from "./path.js";
 import { decide, mayMatter, stillAhead, type Blocker, type Request, type Seen, type Verdict } from "./protocol.js";
 import { identityPart, nowMicros, parseRecord, recordName, toHolderInfo, type LockRecord, type RecordState } from "./record.js";
 import { wakeAll } from "./wake.js";
@@ -58,12 +59,13 @@ export class Attempt {
   /** When the request began (µs): its place among waiters. */
   readonly since: number;
 
-  constructor(path: string, mode: LockMode, options: LockOptions, since = nowMicros()) {
+  /** `id`: the file's identity where it exists (a file with several names is locked by its inode). */
+  constructor(path: string, mode: LockMode, options: LockOptions, since = nowMicros(), id?: FileIdentity) {
     this.path = path;
     this.mode = mode;
     this.options = options;
     this.since = since;
-    const { fallback, all } = lockDirsFor(path, options.lockDir);
+    const { fallback, all } = lockDirsFor(path, options.lockDir, id);
     this.#dirs = all;
     this.#fallback = fallback;
   }
@@ -164,11 +166,12 @@ export class Attempt {
     };
     const aliveOf = (r: LockRecord) => this.#alive(r);
     for (const dir of this.#dirs) {
-      const oftenMissing = dir === this.#fallback && dir !== own.dir;
-      const fallback = dir === this.#fallback;
+      // Records are made in the first folder where they can be: the others are often empty and gone.
+      const oftenMissing = dir !== this.#dirs[0] && dir !== own.dir;
+      const hostOnly = inHostFolder(dir);
       for (const record of listRecords(dir, dir === own.dir ? skipHere : this.#skip, oftenMissing)) {
-        // The fallback is this host's: a record there that claims another host is forged.
-        if (fallback && record.host !== identity().host) continue;
+        // The fallback folder is this host's: a record there that claims another host is forged.
+        if (hostOnly && record.host !== identity().host) continue;
         const file = readRecordFile(record);
         const state = file?.state;
         record.uid = file?.uid;
@@ -210,7 +213,7 @@ export class Attempt {
     this.#shows = state;
   }
 
-  /** Creates the record, in the first folder it may write (the fallback where it may not write beside the file). */
+  /** Creates the record, in the first folder it may write (the fallback where it may not write beside the file, or the inode's folder). */
   #create(): OwnRecord {
     const name = recordName(me(), this.mode, this.since);
     for (let i = 0; ; i++) {
@@ -228,7 +231,7 @@ export class Attempt {
 
   /**
    * The descriptor of a new record in `dir`, marked "deferring"; undefined where this user
-   * may not write, or the disk is full (and a fallback exists).
+   * may not write, or the disk is full, and another folder follows.
    */
   #createIn(dir: string, name: string): number | undefined {
     for (;;) {
@@ -249,11 +252,12 @@ export class Attempt {
           makeLockDir(dir); // first user, or the last one removed it meanwhile
         } catch (e2) {
           const full = hasCode(e2, NO_SPACE);
-          if ((!hasCode(e2, PERMISSION) && !full) || !this.#fallback || dir === this.#fallback) {
+          const next = this.#dirs[this.#dirs.indexOf(dir) + 1];
+          if ((!hasCode(e2, PERMISSION) && !full) || next === undefined) {
             if (full) throw new H5TSError("ENOLOCKDIR", `cannot write a lock record in ${dir}: no space left`, { cause: e2 });
             throw e2;
           }
-          makeFallbackRoot();
+          if (next === this.#fallback) makeFallbackRoot();
           return undefined;
         }
       }

@@ -24,6 +24,7 @@ import {
 import { basename, dirname, join } from "node:path";
 import { threadId } from "node:worker_threads";
 import { H5TSError } from "../errors.js";
+import type { FileIdentity } from "./path.js";
 import { STATE_BYTES, parseRecord, stateOfContent, type LockRecord, type RecordState } from "./record.js";
 
 /**
@@ -60,17 +61,34 @@ function isDirectory(path: string): boolean {
 // Per thread: the names are a pure function of the path, and hashing costs per open.
 const dirsCache = new Map<string, LockDirs>();
 
-export function lockDirsFor(canonicalPath: string, lockDir: string | undefined): LockDirs {
-  const key = `${lockDir ?? ""}\0${canonicalPath}`;
+/**
+ * The folders of a file's records. A file with several names (hard links: `linked`, its
+ * identity where it has more than one link) is locked by its inode, so that every name
+ * meets the same records: they go to a folder named by device and inode in this host's
+ * fallback folder (or the configured lock folder). The folders of its path are still
+ * listed, for requests made before the file had another name. (Records by inode are this
+ * host's: across hosts, names of one file meet through the data file's flock only.)
+ */
+export function lockDirsFor(canonicalPath: string, lockDir: string | undefined, linked?: FileIdentity): LockDirs {
+  const byInode = linked && linked.nlink > 1 ? `ino-${linked.dev}-${linked.ino}.h5ts` : undefined;
+  const key = `${lockDir ?? ""}\0${canonicalPath}\0${byInode ?? ""}`;
   let dirs = dirsCache.get(key);
   if (!dirs) {
     const primary = lockDir ? join(lockDir, hashedName(canonicalPath)) : join(dirname(canonicalPath), besideName(canonicalPath));
     const fallback = lockDir ? undefined : join(FALLBACK_ROOT, hashedName(canonicalPath));
-    dirs = { primary, fallback, all: fallback ? [primary, fallback] : [primary] };
+    const ofPath = fallback ? [primary, fallback] : [primary];
+    dirs = byInode
+      ? { primary: join(lockDir ?? FALLBACK_ROOT, byInode), fallback, all: [join(lockDir ?? FALLBACK_ROOT, byInode), ...ofPath] }
+      : { primary, fallback, all: ofPath };
     if (dirsCache.size >= 1000) dirsCache.clear(); // a bound for programs that touch many files
     dirsCache.set(key, dirs);
   }
   return dirs;
+}
+
+/** Whether a folder is in this host's fallback folder: shared by all users, and never another host's. */
+export function inHostFolder(dir: string): boolean {
+  return dirname(dir) === FALLBACK_ROOT;
 }
 
 const NAME_MAX = 255;
@@ -146,7 +164,7 @@ function lstatOrUndefined(path: string) {
  * to every user (and sticky), as the records of all users of a file must meet there.
  */
 export function makeLockDir(dir: string): void {
-  const shared = dirname(dir) === FALLBACK_ROOT;
+  const shared = inHostFolder(dir);
   try {
     makeFolder(dir, shared ? SHARED_FOLDER_MODE : FOLDER_MODE);
   } catch (e) {

@@ -6,7 +6,7 @@ import { nativeHolders } from "../native/flock.js";
 import { listRecords, lockDirsFor, readState, removeIfEmpty, removeRecord } from "./folders.js";
 import { identity, isAlive } from "./liveness.js";
 import { lockOptions, type LockOptions } from "./options.js";
-import { canonicalPath } from "./path.js";
+import { resolvePath } from "./path.js";
 import { toHolderInfo, type LockRecord } from "./record.js";
 
 export interface LockState {
@@ -23,9 +23,9 @@ export interface LockState {
 }
 
 function recordsOf(path: string, options?: Partial<LockOptions>) {
-  const canonical = canonicalPath(path);
+  const { path: canonical, id } = resolvePath(path);
   const o = lockOptions(options);
-  const dirs = [...lockDirsFor(canonical, o.lockDir).all]; // a copy: LockState hands it out
+  const dirs = [...lockDirsFor(canonical, o.lockDir, id).all]; // a copy: LockState hands it out
   const records: LockRecord[] = dirs.flatMap((d) => listRecords(d));
   return { canonical, dirs, records, o };
 }

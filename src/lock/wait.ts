@@ -8,6 +8,7 @@ import { debug } from "../debug.js";
 import { LockTimeoutError, aLock, describeHolder, warnNow, type HolderInfo } from "../errors.js";
 import { Attempt } from "./attempt.js";
 import type { HeldLock } from "./held-lock.js";
+import type { FileIdentity } from "./path.js";
 import type { LockMode } from "./modes.js";
 import { lockOptions, type LockOptions } from "./options.js";
 import { signalsUnhandledDuring } from "../process/signals.js";
@@ -121,6 +122,8 @@ export interface AcquisitionOptions extends Partial<LockOptions> {
   /** The place in line, when an earlier request's place is taken over (µs since the epoch). */
   since?: number;
   gate?: Gate;
+  /** The file's identity where it exists (path.ts): a file with several names is locked by its inode. */
+  id?: FileIdentity;
 }
 
 /**
@@ -142,8 +145,8 @@ export class Acquisition {
   constructor(path: string, mode: LockMode, options: AcquisitionOptions = {}) {
     this.path = path;
     this.mode = mode;
-    const { since, gate, ...lock } = options;
-    this.#attempt = new Attempt(path, mode, lockOptions(lock), since);
+    const { since, gate, id, ...lock } = options;
+    this.#attempt = new Attempt(path, mode, lockOptions(lock), since, id);
     this.#loop = take(this.#attempt, gate, () => this.#blocking);
   }
 
@@ -215,11 +218,11 @@ export class Acquisition {
 }
 
 /** Takes a lock on `path` (a canonical path), waiting synchronously while others conflict. */
-export function acquireSync(path: string, mode: LockMode, options?: Partial<LockOptions>): HeldLock {
+export function acquireSync(path: string, mode: LockMode, options?: AcquisitionOptions): HeldLock {
   return new Acquisition(path, mode, options).runSync();
 }
 
 /** Takes a lock on `path`, waiting without blocking the event loop. */
-export function acquire(path: string, mode: LockMode, options?: Partial<LockOptions>): Promise<HeldLock> {
+export function acquire(path: string, mode: LockMode, options?: AcquisitionOptions): Promise<HeldLock> {
   return new Acquisition(path, mode, options).run();
 }

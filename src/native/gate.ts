@@ -3,15 +3,15 @@
 // they and Node exclude each other. Shared for readers, exclusive for writers, none for a
 // SWMR writer (HDF5 holds none either once its open is done).
 
-import { statSync } from "node:fs";
 import { hostname } from "node:os";
 import { debug } from "../debug.js";
 import type { HolderInfo } from "../errors.js";
 import type { LockMode } from "../lock/modes.js";
 import { IDLE_MS } from "../lock/idle.js";
 import { Keep } from "../lock/keep.js";
+import type { FileIdentity } from "../lock/path.js";
 import type { Gate } from "../lock/wait.js";
-import { NativeFileLock, type FlockKind } from "./flock.js";
+import { NativeFileLock, nativeLocking, type FlockKind } from "./flock.js";
 
 /** The flock a lock mode takes on the data file; undefined: none. */
 export function flockKindOf(mode: LockMode): FlockKind | undefined {
@@ -36,12 +36,14 @@ export interface DataFileGate extends Gate {
  * to take: a SWMR writer, the layer off (HDF5_USE_FILE_LOCKING=FALSE, H5TS_NATIVE_LOCK=0,
  * koffi missing: said once with NODE_DEBUG), or no file yet (it is locked once HDF5 has
  * made it: lockCreated). `create`: make the file first, so that it is locked before
- * h5wasm's `w` truncates it.
+ * h5wasm's `w` truncates it. `id`: what the file at `path` is now (path.ts's stat of this
+ * open); none: it does not exist.
  */
-export function dataFileGate(path: string, mode: LockMode, create: boolean): DataFileGate | undefined {
+export function dataFileGate(path: string, mode: LockMode, create: boolean, id: FileIdentity | undefined): DataFileGate | undefined {
   const kind = flockKindOf(mode);
   if (!kind) return undefined;
-  let lock = takeIdle(path, kind);
+  // Turned off since the descriptor was kept: it must not be used (NativeFileLock.open says why).
+  let lock = id && nativeLocking().enabled ? takeIdle(path, kind, id) : undefined;
   if (!lock) {
     const opened = NativeFileLock.open(path, kind, { create });
     if (!opened.lock) {
@@ -77,14 +79,13 @@ export function releaseDataFileLock(lock: NativeFileLock | undefined): void {
   idle.put(lock.path, lock);
 }
 
-/** This thread's kept descriptor of `path`, if the path still names the same file. */
-function takeIdle(path: string, kind: FlockKind): NativeFileLock | undefined {
+/** This thread's kept descriptor of `path`, if the path still names the same file (`now`). */
+function takeIdle(path: string, kind: FlockKind, now: FileIdentity): NativeFileLock | undefined {
   const lock = idle.take(path);
   if (!lock) return undefined;
   try {
     // Removed and made again meanwhile: the descriptor would lock the old file.
-    const st = statSync(path);
-    if (st.ino !== lock.ino || st.dev !== lock.dev) throw new Error("replaced");
+    if (now.ino !== lock.ino || now.dev !== lock.dev) throw new Error("replaced");
     lock.unlock(kind);
     return lock;
   } catch {
@@ -99,7 +100,7 @@ function takeIdle(path: string, kind: FlockKind): NativeFileLock | undefined {
  * this handle goes on without the native lock (said with NODE_DEBUG).
  */
 export function lockCreated(path: string, mode: LockMode): NativeFileLock | undefined {
-  const gate = dataFileGate(path, mode, false);
+  const gate = dataFileGate(path, mode, false, undefined);
   if (!gate) return undefined;
   if (gate.tryPass()) return gate.lock;
   debug("no native lock on %s: a native program took the new file first", path);
