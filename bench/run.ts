@@ -13,8 +13,13 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import h5wasm from "h5wasm/node";
 import { inspect, patch, unpatch } from "../src/index.js";
+import { canonicalPath } from "../src/lock/path.js";
+import { nativeLocking } from "../src/native/flock.js";
+import { dataFileGate, releaseDataFileLock } from "../src/native/gate.js";
+import { chartSvg, type ChartRow } from "./chart.js";
 import { naiveLock } from "./naive.js";
-import type { Variant } from "./worker.js";
+import { idealLockBuffer } from "./ideal-lock.js";
+import type { Variant, WorkerVariant } from "./worker.js";
 
 const quick = process.argv.includes("--quick");
 // --only <name>: one workload, for working on it (its figures are not written out).
@@ -39,10 +44,11 @@ class Participant {
   readonly exited: Promise<unknown>;
   #next = 0;
 
-  constructor(kind: "thread" | "process", variant: Variant) {
+  /** `data`: more workerData (threads only), e.g. the ideal lock's buffer. */
+  constructor(kind: "thread" | "process", variant: WorkerVariant, data: Record<string, unknown> = {}) {
     this.#port =
       kind === "thread"
-        ? new Worker(WORKER, { workerData: { variant } })
+        ? new Worker(WORKER, { workerData: { ...data, variant } })
         : fork(WORKER, [variant], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
     let ready!: () => void;
     this.ready = new Promise((r) => (ready = r));
@@ -115,6 +121,71 @@ async function openClose() {
     out[mode] = Object.fromEntries(VARIANTS.map((v) => [v, median(times[v])]));
   }
   return out;
+}
+
+// 1a. The native flock layer's cost (issue 10): the patched open+close `r` with the layer on
+// and off (H5TS_NATIVE_LOCK, read on every open), one after the other in each round, order
+// alternated; the figure is the median of the per-round differences, which cancels the
+// machine's drift between rounds. Then the layer's own per-open calls alone.
+async function nativeLayer() {
+  const before = process.env.H5TS_NATIVE_LOCK;
+  const restore = () => (before === undefined ? delete process.env.H5TS_NATIVE_LOCK : (process.env.H5TS_NATIVE_LOCK = before));
+  const setLayer = (on: boolean) => (on ? delete process.env.H5TS_NATIVE_LOCK : (process.env.H5TS_NATIVE_LOCK = "0"));
+  setLayer(true);
+  const state = nativeLocking();
+  if (!state.enabled) {
+    restore();
+    return { unavailable: state.reason };
+  }
+  // One file per state, alike: a descriptor kept from a layer-on open (gate.ts, idle for
+  // 250 ms) is reused by the next open of that file even with the layer switched off.
+  const init = (f: InstanceType<typeof h5wasm.File>) => f.create_dataset({ name: "x", data: new Float64Array(16) });
+  const files = { on: newFile("layer-on.h5", init), off: newFile("layer-off.h5", init) };
+  const n = quick ? 400 : 2000;
+  const rounds = quick ? 7 : 15;
+  const times = { on: [] as number[], off: [] as number[], diff: [] as number[] };
+  await patch();
+  for (let round = -1; round < rounds; round++) {
+    const us = { on: 0, off: 0 };
+    for (const layer of round % 2 ? (["on", "off"] as const) : (["off", "on"] as const)) {
+      setLayer(layer === "on");
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) new h5wasm.File(files[layer], "r").close();
+      us[layer] = ((performance.now() - t0) / n) * 1000;
+      await sleep(1); // let deferred clean-up run, as in the open+close rows
+    }
+    if (round < 0) continue; // round -1 warms up
+    times.on.push(us.on);
+    times.off.push(us.off);
+    times.diff.push(us.on - us.off);
+  }
+  unpatch();
+  // What the registry calls per open with the layer on (registry.ts #request, drop): the
+  // gate (a kept descriptor after the first: stat + flock unlock), its flock, the release.
+  setLayer(true);
+  const path = canonicalPath(files.on);
+  const calls = quick ? 2000 : 10000;
+  const isolated: number[] = [];
+  for (let round = -1; round < rounds; round++) {
+    const t0 = performance.now();
+    for (let i = 0; i < calls; i++) {
+      const gate = dataFileGate(path, "shared", false)!;
+      gate.tryPass();
+      releaseDataFileLock(gate.lock);
+    }
+    if (round >= 0) isolated.push(((performance.now() - t0) / calls) * 1000);
+  }
+  restore();
+  return {
+    opens: n,
+    rounds,
+    onUs: median(times.on),
+    offUs: median(times.off),
+    pairedDiffUs: median(times.diff),
+    diffsUs: times.diff,
+    isolatedUs: median(isolated),
+    isolatedCalls: calls,
+  };
 }
 
 // 1b. One open+close per event-loop turn, as a server answering one request per turn:
@@ -193,21 +264,26 @@ async function readers(n: number) {
   return Object.fromEntries(VARIANTS.map((v) => [v, median(rates[v])]));
 }
 
-// 3. K workers appending to one file, against one bare thread doing the same appends.
+// 3. K workers appending to one file, against one bare thread doing the same appends, and
+// against K bare threads taking turns under the ideal lock (ideal-lock.ts): the floor.
 async function writers(k: number, m: number) {
+  type Pooled = "patched" | "naive" | "ideal";
   const serial = await startAll([new Participant("thread", "bare")]);
+  const lock = idealLockBuffer(); // one mutex for the whole ideal pool
   const pools = Object.fromEntries(
-    await Promise.all((["patched", "naive"] as Variant[]).map(async (v) => [v, await startAll(Array.from({ length: k }, () => new Participant("thread", v)))])),
-  ) as Record<"patched" | "naive", Participant[]>;
+    await Promise.all(
+      (["patched", "naive", "ideal"] as Pooled[]).map(async (v) => [v, await startAll(Array.from({ length: k }, () => new Participant("thread", v, v === "ideal" ? { lock } : {})))]),
+    ),
+  ) as Record<Pooled, Participant[]>;
   const rounds = quick ? 2 : 5;
-  const ms: Record<string, number[]> = { serialBare: [], patched: [], naive: [] };
-  const present: Record<string, number[]> = { patched: [], naive: [] };
+  const ms: Record<string, number[]> = { serialBare: [], patched: [], naive: [], ideal: [] };
+  const present: Record<string, number[]> = { patched: [], naive: [], ideal: [] };
   for (let round = 0; round < rounds; round++) {
-    for (const v of rotate(["serialBare", "patched", "naive"], round)) {
+    for (const v of rotate(["serialBare", "patched", "naive", "ideal"], round)) {
       const file = newFile(`appends-${v}-${round}.h5`);
       const t0 = now();
       if (v === "serialBare") await serial[0].run("append", { file, prefix: "s", count: k * m });
-      else await Promise.all(pools[v as "patched" | "naive"].map((p, i) => p.run("append", { file, prefix: `w${i}`, count: m })));
+      else await Promise.all(pools[v as Pooled].map((p, i) => p.run("append", { file, prefix: `w${i}`, count: m })));
       ms[v].push(now() - t0);
       if (v !== "serialBare") {
         const f = new h5wasm.File(file, "r");
@@ -216,7 +292,7 @@ async function writers(k: number, m: number) {
       }
     }
   }
-  await Promise.all([...serial, ...pools.patched, ...pools.naive].map((p) => p.kill()));
+  await Promise.all([...serial, ...pools.patched, ...pools.naive, ...pools.ideal].map((p) => p.kill()));
   return {
     appends: k * m,
     ms: Object.fromEntries(Object.entries(ms).map(([v, xs]) => [v, median(xs)])),
@@ -289,6 +365,7 @@ async function main() {
     return r;
   };
   results.openClose = await step("open+close", openClose);
+  results.nativeLayer = await step("native flock layer, on vs off", nativeLayer);
   results.perTurn = await step("open+close per turn, back to back", () => openClosePerTurn("immediate"));
   results.perTurn1ms = await step("open+close per turn, 1 ms apart", () => openClosePerTurn("1ms"));
   results.oneAppender = await step("one thread appending", () => oneAppender(quick ? 50 : 200));
@@ -313,13 +390,32 @@ async function main() {
 
   const r = results;
   const oc = r.openClose;
-  /** A row: workload, the three figures, the ratio shown, and its target with whether it is met. */
-  type Row = { name: string; bare: string; patched: string; naive: string; ratio: string; target: string; met: boolean };
+  const nl = r.nativeLayer;
+  /** A bar of the chart (chart.ts): the value the row's target is about, in one of two panels. */
+  type Bar = ChartRow & { panel: "ratios" | "absolute" };
+  /** A row: workload, the three figures, the ratio shown, its target with whether it is met, and its bars. */
+  type Row = { name: string; bare: string; patched: string; naive: string; ratio: string; target: string; met: boolean; bars: Bar[] };
+  // The chart's label of a row: its name without markdown and without the unit in brackets.
+  const plain = (name: string) => name.replace(/`/g, "").replace(/\s*\([^()]*\)$/, "");
   const rowOf = (name: string, by: Record<Variant, number>, kind: "time" | "rate", max: number, digits = 1): Row => {
     const x = by.patched / by.bare;
     const met = kind === "time" ? x <= max : x >= max;
-    return { name, bare: fmt(by.bare, digits), patched: fmt(by.patched, digits), naive: fmt(by.naive, digits), ratio: `${x.toFixed(2)}×${kind === "rate" ? " throughput" : ""}`, target: `${kind === "time" ? "≤" : "≥"} ${max}×`, met };
+    const ratio = `${x.toFixed(2)}×${kind === "rate" ? " throughput" : ""}`;
+    const target = `${kind === "time" ? "≤" : "≥"} ${max}×`;
+    const bar: Bar = { panel: "ratios", label: plain(name), value: x, target: max, bound: kind === "time" ? "max" : "min", met, valueText: ratio, targetText: target };
+    return { name, bare: fmt(by.bare, digits), patched: fmt(by.patched, digits), naive: fmt(by.naive, digits), ratio, target, met, bars: [bar] };
   };
+  /** A bar against an absolute target in ms (hand-off, recovery). */
+  const msBar = (label: string, value: number, target: number, targetText: string, digits = 1): Bar => ({
+    panel: "absolute",
+    label,
+    value,
+    target,
+    bound: "max",
+    met: value <= target,
+    valueText: `${fmt(value, digits)} ms`,
+    targetText,
+  });
   const hand = (name: string, p: { p50: number; p99: number }, naive: { p50: number; p99: number }, p50: number, p99?: number): Row => ({
     name,
     bare: "–",
@@ -328,6 +424,10 @@ async function main() {
     ratio: "–",
     target: `p50 ≤ ${p50} ms${p99 ? `, p99 ≤ ${p99} ms` : ""}`,
     met: p.p50 <= p50 && (p99 === undefined || p.p99 <= p99),
+    bars: [
+      msBar(`${plain(name).replace(", p50 / p99", "")}, p50`, p.p50, p50, `≤ ${p50} ms`, 2),
+      ...(p99 === undefined ? [] : [msBar(`${plain(name).replace(", p50 / p99", "")}, p99`, p.p99, p99, `≤ ${p99} ms`, 2)]),
+    ],
   });
   const recoveryRow = (name: string, patched: { median: number }, naive?: { median: number }): Row => ({
     name,
@@ -337,24 +437,57 @@ async function main() {
     ratio: "–",
     target: "< 1000 ms",
     met: patched.median < 1000,
+    bars: [{ ...msBar(plain(name), patched.median, 1000, "< 1000 ms"), met: patched.median < 1000 }],
   });
-  const serialRatio = r.writers.ms.patched / r.writers.ms.serialBare;
+  const signed = (x: number) => `${x < 0 ? "−" : "+"}${Math.abs(x).toFixed(1)}`;
+  const nativeRow: Row =
+    nl.unavailable === undefined
+      ? {
+          name: "native flock layer, added to open+close `r`, tight loop (µs/op; patched, on − off, paired)",
+          bare: "–",
+          patched: `${fmt(nl.onUs)} on / ${fmt(nl.offUs)} off`,
+          naive: "–",
+          ratio: `${signed(nl.pairedDiffUs)} µs`,
+          target: "≤ 5 µs added",
+          met: nl.pairedDiffUs <= 5,
+          bars: [
+            { panel: "absolute", label: "native flock layer, added to open+close r", value: nl.pairedDiffUs, target: 5, bound: "max", met: nl.pairedDiffUs <= 5, valueText: `${signed(nl.pairedDiffUs)} µs`, targetText: "≤ 5 µs" },
+          ],
+        }
+      : // Without koffi (or with HDF5_USE_FILE_LOCKING=FALSE) there is no layer to measure.
+        { name: "native flock layer, added to open+close `r`", bare: "–", patched: `layer off: ${nl.unavailable}`, naive: "–", ratio: "–", target: "≤ 5 µs added (not measured)", met: true, bars: [] };
+  const w = r.writers.ms;
+  const serialRatio = w.patched / w.serialBare;
+  const idealRatio = w.patched / w.ideal;
   const rows: Row[] = [
     rowOf("open+close `r`, tight loop (µs/op)", oc.r, "time", 1.2),
     rowOf("open+close `a`, tight loop (µs/op)", oc.a, "time", 1.2),
+    nativeRow,
     rowOf("open+close `r`, one per turn, back to back (µs/request)", r.perTurn, "time", 1.3),
     rowOf("open+close `r`, one per turn, ≥ 1 ms apart (µs/request)", r.perTurn1ms, "time", 1.4),
     rowOf(`one thread appending, ${quick ? 50 : 200} appends (ms)`, r.oneAppender, "time", 1.15),
     rowOf("2 readers, 2000×1000 blocks (reads/s)", r.readers2, "rate", 0.98),
     rowOf("4 readers, 2000×1000 blocks (reads/s)", r.readers4, "rate", 0.98),
     {
-      name: `4 writers, ${r.writers.appends} appends (ms; bare = 1 thread, serial)`,
-      bare: fmt(r.writers.ms.serialBare),
-      patched: fmt(r.writers.ms.patched),
-      naive: fmt(r.writers.ms.naive),
-      ratio: `${serialRatio.toFixed(2)}× serial`,
-      target: "≤ 1.3× serial",
-      met: serialRatio <= 1.3,
+      name: `4 writers, ${r.writers.appends} appends (ms; bare = 1 thread serial / 4 threads under an ideal lock)`,
+      bare: `${fmt(w.serialBare)} / ${fmt(w.ideal)}`,
+      patched: fmt(w.patched),
+      naive: fmt(w.naive),
+      ratio: `${idealRatio.toFixed(2)}× ideal, ${serialRatio.toFixed(2)}× serial`,
+      target: "≤ 1.1× the ideal-lock floor",
+      met: idealRatio <= 1.1,
+      bars: [
+        {
+          panel: "ratios",
+          label: `4 writers, ${r.writers.appends} appends, ÷ ideal lock`,
+          value: idealRatio,
+          target: 1.1,
+          bound: "max",
+          met: idealRatio <= 1.1,
+          valueText: `${idealRatio.toFixed(2)}× ideal (${serialRatio.toFixed(2)}× serial)`,
+          targetText: "≤ 1.1×",
+        },
+      ],
     },
     hand("hand-off between threads, p50 / p99 (ms)", r.handoffThreads, r.handoffThreadsNaive, 0.05),
     hand("hand-off between processes, p50 / p99 (ms)", r.handoffProcesses, r.handoffProcessesNaive, 0.1, 1),
@@ -369,12 +502,31 @@ async function main() {
   console.log(`\n${table}\n`);
   const missed = rows.filter((w) => !w.met).length;
   console.log(`${missed} of ${rows.length} rows miss their target.`);
-  console.log(`4-writer appends present (min over rounds): patched ${r.writers.presentMin.patched}, naive ${r.writers.presentMin.naive} of ${r.writers.appends}`);
+  const present = r.writers.presentMin;
+  console.log(`4-writer appends present (min over rounds): patched ${present.patched}, naive ${present.naive}, ideal ${present.ideal} of ${r.writers.appends}`);
+  const layerNote =
+    nl.unavailable === undefined
+      ? `the layer's own calls per open (gate, flock, release), alone: ${nl.isolatedUs.toFixed(2)} µs`
+      : `not measured: ${nl.unavailable}`;
+  console.log(`native flock layer: ${layerNote}`);
   const out = { machine, results };
   // --quick is for looking, not for the record: it writes nothing tracked.
   const outDir = quick ? mkdtempSync(join(tmpdir(), "h5ts-bench-quick-")) : ROOT;
   if (quick) console.log(`--quick: results written to ${outDir}, not to the repository`);
-  writeFileSync(join(outDir, quick ? "results.json" : join("bench", "results.json")), JSON.stringify(out, null, 2) + "\n");
+  const json = quick ? "results.json" : join("bench", "results.json");
+  writeFileSync(join(outDir, json), JSON.stringify(out, null, 2) + "\n");
+  // The chart next to results.json; BENCHMARKS.md links it relative to itself.
+  const chart = quick ? "chart.svg" : "bench/chart.svg";
+  const bars = rows.flatMap((row) => row.bars);
+  writeFileSync(
+    join(outDir, chart),
+    chartSvg({
+      title: `h5-threadsafe benchmarks${quick ? " (--quick: rough)" : ""}`,
+      subtitle: `${machine.date.slice(0, 10)}: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, h5wasm ${machine.h5wasm}. Medians; ${missed} of ${rows.length} rows miss their target.`,
+      ratios: bars.filter((b) => b.panel === "ratios"),
+      absolute: bars.filter((b) => b.panel === "absolute"),
+    }),
+  );
   writeFileSync(
     join(outDir, "BENCHMARKS.md"),
     `# Benchmarks
@@ -387,9 +539,19 @@ over several rounds; figures are medians. Raw numbers: \`bench/results.json\`.
 
 ${table}
 
-- Bare h5wasm on the writers row is one thread doing all appends one after another: the
-  limit for writers that must take turns. Appends present after the 4-writer rounds
-  (fewest over rounds): patched ${r.writers.presentMin.patched}, naive ${r.writers.presentMin.naive}, of ${r.writers.appends}.
+![h5-threadsafe ÷ bare h5wasm per row, against each row's target](${chart})
+
+- Bare h5wasm on the writers row is two figures: one thread doing all appends one after
+  another, and the floor the target is against: 4 threads running bare h5wasm that take
+  turns under an ideal lock (one Atomics mutex in shared memory, held from before the
+  open to after the close: \`bench/ideal-lock.ts\`), the least any lock across threads
+  can cost for 4 HDF5 heaps on these cores. Appends present after the 4-writer rounds
+  (fewest over rounds): patched ${present.patched}, naive ${present.naive}, ideal lock ${present.ideal}, of ${r.writers.appends}.
+- The native flock layer row is the patched open+close \`r\` with the layer on and off
+  (H5TS_NATIVE_LOCK=0), ${nl.rounds ?? "–"} rounds of ${nl.opens ?? "–"}, the two run back to back in each round in
+  alternating order (one file for each: a descriptor kept from a layer-on open would be
+  reused with the layer off); the figure is the median of the rounds' differences.
+  ${layerNote[0].toUpperCase() + layerNote.slice(1)} (median of rounds).
 - Hand-off is the time from the holder's release to the waiter's return from acquire,
   the waiter already waiting. The naive lock cannot see waiters; its holder holds 20 ms.
 - Recovery is from the kill to the waiting writer's append done (including its own
@@ -398,6 +560,10 @@ ${table}
   row is the loop's whole time per request (what runs between turns included); 1 ms
   apart, the open+close itself. Targets are issue 11's; a row over its target says
   **missed**.
+- The chart: bars are what each row's target is about (patched ÷ bare; for the writers,
+  patched ÷ the ideal lock), the black mark the target; a missed row is red and says so.
+  Rows with an absolute target (hand-off p50 and p99, recovery, the flock layer's added
+  cost) are in the second panel as value ÷ target on a log scale.
 - These machines are shared and noisy: compare within a row, not across runs.
 `,
   );

@@ -1,16 +1,22 @@
 // A benchmark participant: a worker thread (or the main thread of a child process) that
-// loads h5wasm once, with the patch, bare, or with the naive lock, then runs jobs on
-// command and reports timings. Timing starts only after everything is loaded ("warm").
+// loads h5wasm once, with the patch, bare, or with the naive lock (or, threads only, bare
+// under the ideal in-process lock: ideal-lock.ts), then runs jobs on command and reports
+// timings. Timing starts only after everything is loaded ("warm").
 
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { canonicalPath } from "../src/lock/path.js";
 import { acquireSync } from "../src/lock/wait.js";
 import { inspect } from "../src/index.js";
+import { IdealLock } from "./ideal-lock.js";
 import { naiveLock, sleepSync } from "./naive.js";
 
 export type Variant = "bare" | "patched" | "naive";
+/** What a participant can run: the three variants, or bare h5wasm under the ideal lock (threads only). */
+export type WorkerVariant = Variant | "ideal";
 
-const variant: Variant = isMainThread ? (process.argv[2] as Variant) : workerData.variant;
+const variant: WorkerVariant = isMainThread ? (process.argv[2] as Variant) : workerData.variant;
+// Shared by all "ideal" threads of a pool: the buffer came in workerData.
+const ideal = variant === "ideal" ? new IdealLock(workerData.lock) : undefined;
 if (variant === "patched") await import("../src/register.js");
 const h5wasm = (await import("h5wasm/node")).default;
 await h5wasm.ready;
@@ -18,14 +24,19 @@ await h5wasm.ready;
 const send = (m: unknown) => (parentPort ? parentPort.postMessage(m) : process.send!(m));
 const now = () => performance.timeOrigin + performance.now();
 
-/** Opens, runs fn, closes: under the naive lock for that variant. */
+/** Opens, runs fn, closes: under the naive lock or the ideal lock for those variants. */
 function withOpen<T>(file: string, mode: "r" | "a", fn: (f: InstanceType<typeof h5wasm.File>) => T): T {
   const unlock = variant === "naive" ? naiveLock(file) : undefined;
-  const f = new h5wasm.File(file, mode);
+  ideal?.acquire(); // held from before the open to after the close, as the patch holds its lock
   try {
-    return fn(f);
+    const f = new h5wasm.File(file, mode);
+    try {
+      return fn(f);
+    } finally {
+      f.close();
+    }
   } finally {
-    f.close();
+    ideal?.release();
     unlock?.();
   }
 }

@@ -1,0 +1,34 @@
+// The floor of the 4-writer row: worker threads running bare h5wasm, taking turns under a
+// mutex that is one Int32 in a SharedArrayBuffer. Taking it is one compareExchange; a
+// waiter sleeps in the kernel (Atomics.wait) and is woken by the releaser's notify. It
+// touches no file, makes no system call when free and cannot go stale, so it costs less
+// than any lock that works across threads can; and the HDF5 work under it (each thread
+// reopening the file in its own heap) is what any correct lock must let happen one at a
+// time. Threads of one process only: nothing here survives a crash or reaches a process.
+
+const FREE = 0;
+const TAKEN = 1;
+
+/** A new mutex's memory, to pass to each worker in workerData. */
+export function idealLockBuffer(): SharedArrayBuffer {
+  return new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
+}
+
+export class IdealLock {
+  readonly #cell: Int32Array;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.#cell = new Int32Array(buffer, 0, 1);
+  }
+
+  /** Blocks the thread until it holds the lock. */
+  acquire(): void {
+    // Taken by someone else: sleep until the cell changes from TAKEN, then try again.
+    while (Atomics.compareExchange(this.#cell, 0, FREE, TAKEN) !== FREE) Atomics.wait(this.#cell, 0, TAKEN);
+  }
+
+  release(): void {
+    Atomics.store(this.#cell, 0, FREE);
+    Atomics.notify(this.#cell, 0, 1); // one waiter is enough: only one can take it
+  }
+}
