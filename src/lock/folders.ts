@@ -231,8 +231,14 @@ export function listRecords(dir: string, skip?: (name: string) => boolean, often
   return out;
 }
 
-/** Creates a record (empty: waiting); returns its open descriptor, for mark(). */
+/**
+ * Creates a record (empty: waiting); returns its open descriptor, for mark(). Never in a
+ * folder that is not a real directory: through a symlink put in its place (in the fallback
+ * folder, by the user who owns that), the record would land wherever it points.
+ */
 export function createRecord(dir: string, name: string): number {
+  const st = lstatOrUndefined(dir); // none: the open below fails with ENOENT, and the caller makes the folder
+  if (st && !st.isDirectory()) throw lockDirError(dir, "not a directory (a symlink or another file is in its place)");
   const fd = openSync(join(dir, name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, RECORD_MODE);
   try {
     fchmodSync(fd, RECORD_MODE); // the umask must not hide it from other users
