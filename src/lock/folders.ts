@@ -18,7 +18,7 @@ import {
   rmdirSync,
   statSync,
   unlinkSync,
-  utimesSync,
+  lutimesSync,
   writeSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -166,15 +166,12 @@ function lstatOrUndefined(path: string) {
 export function makeLockDir(dir: string): void {
   const shared = inHostFolder(dir);
   try {
+    // The host's folder must be what it claims (a real, sticky folder) before anything is made in it.
+    if (shared) makeFallbackRoot();
     makeFolder(dir, shared ? SHARED_FOLDER_MODE : FOLDER_MODE);
   } catch (e) {
     if (e instanceof H5TSError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" && shared) {
-      makeFallbackRoot();
-      return makeLockDir(dir);
-    }
-    throw lockDirError(dir, String(code), e);
+    throw lockDirError(dir, String((e as NodeJS.ErrnoException).code), e);
   }
 }
 
@@ -308,7 +305,7 @@ export function removeRecord(dir: string, name: string): boolean {
 export function touchRecord(dir: string, name: string): void {
   const now = new Date();
   try {
-    utimesSync(join(dir, name), now, now);
+    lutimesSync(join(dir, name), now, now); // never through a symlink put in a record's place
   } catch {
     // A record that is gone has nothing to keep fresh.
   }

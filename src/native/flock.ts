@@ -60,9 +60,9 @@
 // ---------------------------------------------------------------------------------------
 
 import { closeSync, constants as fsc, fstatSync, openSync, readFileSync, statSync, unlinkSync } from "node:fs";
-import { createRequire } from "node:module";
 import { constants as osc } from "node:os";
 import { debuglog } from "node:util";
+import { libcFailure, loadLibc, type Libc } from "../process/libc.js";
 
 const debug = debuglog("h5-threadsafe");
 
@@ -91,39 +91,10 @@ const EWOULDBLOCK = osc.errno.EWOULDBLOCK ?? osc.errno.EAGAIN;
 const EAGAIN = osc.errno.EAGAIN;
 const EINTR = osc.errno.EINTR;
 
-interface Binding {
-  flock: (fd: number, op: number) => number;
-  errno: () => number;
-}
+/** The thread's libc binding (process/libc.ts), for flock. */
+const loadBinding = loadLibc;
 
-/** Per thread (module state is per worker): undefined = not tried yet. */
-let binding: Binding | null | undefined;
-let loadFailure: string | undefined;
 let saidOff = false;
-
-function loadBinding(): Binding | null {
-  if (binding !== undefined) return binding;
-  binding = null;
-  if (process.platform === "win32") {
-    loadFailure = "platform win32 has no flock (HDF5 uses LockFileEx there; not implemented)";
-    return binding;
-  }
-  try {
-    // Synchronous on purpose: the lock is taken inside a synchronous `new File()`.
-    const req = createRequire(import.meta.url);
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const mod: any = req("koffi");
-    const koffi = mod?.default ?? mod;
-    // dlopen(NULL): the symbols of the running node and its libc (glibc, musl, libSystem).
-    const lib = koffi.load(null);
-    const flock = lib.func("int flock(int fd, int operation)") as (fd: number, op: number) => number;
-    binding = { flock, errno: () => koffi.errno() as number };
-  } catch (err) {
-    loadFailure = `koffi could not be loaded (${(err as Error)?.message?.split("\n")[0] ?? String(err)})`;
-    binding = null;
-  }
-  return binding;
-}
 
 /** HDF5's own switch, parsed exactly as H5F__parse_file_lock_env_var does. */
 export function hdf5LockingEnv(): "off" | "on" | "unset" {
@@ -159,7 +130,7 @@ export function nativeLocking(options: NativeLockingOptions = {}): NativeLocking
   if (options.enabled === false) reason = "turned off by the nativeLock option";
   else if (ourEnvOff()) reason = `turned off by H5TS_NATIVE_LOCK=${process.env.H5TS_NATIVE_LOCK}`;
   else if (hdf5LockingEnv() === "off") reason = `turned off by HDF5_USE_FILE_LOCKING=${process.env.HDF5_USE_FILE_LOCKING}`;
-  else if (loadBinding() === null) reason = loadFailure;
+  else if (loadBinding() === null) reason = libcFailure();
   if (reason === undefined) return { enabled: true, backend: "koffi" };
   if (!saidOff) {
     saidOff = true;
@@ -178,9 +149,9 @@ function flockError(op: string, fd: number, errno: number): Error {
   return Object.assign(new Error(`flock(${fd}, ${op}) failed: ${code}`), { code, errno, syscall: "flock" });
 }
 
-function requireBinding(): Binding {
+function requireBinding(): Libc {
   const b = loadBinding();
-  if (b === null) throw Object.assign(new Error(`native flock unavailable: ${loadFailure}`), { code: "ENOTSUP" });
+  if (b === null) throw Object.assign(new Error(`native flock unavailable: ${libcFailure()}`), { code: "ENOTSUP" });
   return b;
 }
 
