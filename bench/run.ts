@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import h5wasm from "h5wasm/node";
 import { inspect, patch, unpatch } from "../src/index.js";
-import { canonicalPath } from "../src/lock/path.js";
+import { resolvePath } from "../src/lock/path.js";
 import { nativeLocking } from "../src/native/flock.js";
 import { dataFileGate, releaseDataFileLock } from "../src/native/gate.js";
 import { chartSvg, type ChartRow } from "./chart.js";
@@ -137,8 +137,8 @@ async function nativeLayer() {
     restore();
     return { unavailable: state.reason };
   }
-  // One file per state, alike: a descriptor kept from a layer-on open (gate.ts, idle for
-  // 250 ms) is reused by the next open of that file even with the layer switched off.
+  // One file per state, alike, so that neither state's kept descriptors and idle records
+  // (gate.ts, idle.ts: 250 ms) serve the other.
   const init = (f: InstanceType<typeof h5wasm.File>) => f.create_dataset({ name: "x", data: new Float64Array(16) });
   const files = { on: newFile("layer-on.h5", init), off: newFile("layer-off.h5", init) };
   const n = quick ? 400 : 2000;
@@ -161,15 +161,16 @@ async function nativeLayer() {
   }
   unpatch();
   // What the registry calls per open with the layer on (registry.ts #request, drop): the
-  // gate (a kept descriptor after the first: stat + flock unlock), its flock, the release.
+  // gate (a kept descriptor after the first, checked against the stat that resolvePath
+  // makes for the lock anyway), its flock, the release (flock unlock).
   setLayer(true);
-  const path = canonicalPath(files.on);
+  const { path, id } = resolvePath(files.on);
   const calls = quick ? 2000 : 10000;
   const isolated: number[] = [];
   for (let round = -1; round < rounds; round++) {
     const t0 = performance.now();
     for (let i = 0; i < calls; i++) {
-      const gate = dataFileGate(path, "shared", false)!;
+      const gate = dataFileGate(path, "shared", false, id)!;
       gate.tryPass();
       releaseDataFileLock(gate.lock);
     }
@@ -300,15 +301,16 @@ async function writers(k: number, m: number) {
   };
 }
 
-// 4. Hand-off: one holder releases, the waiter (already waiting) acquires.
-async function handoff(kind: "thread" | "process", variant: "patched" | "naive") {
+// 4. Hand-off: one holder releases, the waiter (already waiting) acquires: as soon as it
+// waits (`waitedMs` 0), or once it has waited a while (its looks have backed off).
+async function handoff(kind: "thread" | "process", variant: "patched" | "naive", waitedMs = 0) {
   const file = newFile(`handoff-${kind}-${variant}.h5`);
   const [a, b] = await startAll([new Participant(kind, variant), new Participant(kind, variant)]);
   const n = quick ? 15 : 60;
   const lat: number[] = [];
   for (let i = 0; i < n; i++) {
     const [holder, waiter] = i % 2 ? [a, b] : [b, a];
-    const holding = holder.run("hold", { file, waitMs: 20 });
+    const holding = holder.run("hold", { file, waitMs: 20 + waitedMs, afterMs: waitedMs });
     // Start the waiter only once the holder holds.
     const held = () => (variant === "naive" ? existsSync(`${file}.naive-lock`) : inspect(file).holders.length === 1);
     while (!held()) await sleep(0.2);
@@ -376,6 +378,10 @@ async function main() {
   results.handoffProcesses = await step("hand-off between processes", () => handoff("process", "patched"));
   results.handoffThreadsNaive = await step("hand-off, naive, threads", () => handoff("thread", "naive"));
   results.handoffProcessesNaive = await step("hand-off, naive, processes", () => handoff("process", "naive"));
+  results.handoffThreadsWaited = await step("hand-off between threads, after 20 ms", () => handoff("thread", "patched", 20));
+  results.handoffProcessesWaited = await step("hand-off between processes, after 20 ms", () => handoff("process", "patched", 20));
+  results.handoffThreadsWaitedNaive = await step("hand-off, naive, threads, after 20 ms", () => handoff("thread", "naive", 20));
+  results.handoffProcessesWaitedNaive = await step("hand-off, naive, processes, after 20 ms", () => handoff("process", "naive", 20));
   results.recoveryKill = await step("recovery after SIGKILL", () => recovery("SIGKILL", "patched", quick ? 2 : 5));
   results.recoveryTerminate = await step("recovery after terminate()", () => recovery("terminate", "patched", quick ? 2 : 5));
   if (!quick) {
@@ -491,6 +497,8 @@ async function main() {
     },
     hand("hand-off between threads, p50 / p99 (ms)", r.handoffThreads, r.handoffThreadsNaive, 0.05),
     hand("hand-off between processes, p50 / p99 (ms)", r.handoffProcesses, r.handoffProcessesNaive, 0.1, 1),
+    hand("hand-off between threads, the waiter waiting 20 ms, p50 / p99 (ms)", r.handoffThreadsWaited, r.handoffThreadsWaitedNaive, 0.05),
+    hand("hand-off between processes, the waiter waiting 20 ms, p50 / p99 (ms)", r.handoffProcessesWaited, r.handoffProcessesWaitedNaive, 0.1, 1),
     recoveryRow("recovery after SIGKILL of a holder (ms)", r.recoveryKill, r.recoveryKillNaive),
     recoveryRow("recovery after terminate() of a holder (ms)", r.recoveryTerminate, r.recoveryTerminateNaive),
   ];
@@ -553,7 +561,9 @@ ${table}
   reused with the layer off); the figure is the median of the rounds' differences.
   ${layerNote[0].toUpperCase() + layerNote.slice(1)} (median of rounds).
 - Hand-off is the time from the holder's release to the waiter's return from acquire,
-  the waiter already waiting. The naive lock cannot see waiters; its holder holds 20 ms.
+  the waiter already waiting: released as soon as the waiter's record shows, or 20 ms
+  later (its looks have backed off; a waiter that watches the lock folder, Linux, is woken
+  by the change). The naive lock cannot see waiters; its holder holds 20 ms (40 ms).
 - Recovery is from the kill to the waiting writer's append done (including its own
   open, write and close). The naive lock waits for proper-lockfile's 10 s stale time.
 - One per turn: a server answering one request per event-loop turn. Back to back, the

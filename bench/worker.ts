@@ -76,7 +76,10 @@ const jobs: Record<string, (c: any) => unknown> = {
     const path = canonicalPath(c.file);
     const lock = variant === "naive" ? naiveLock(c.file) : acquireSync(path, "exclusive");
     if (variant === "naive") sleepSync(c.waitMs);
-    else awaitWaiter(c.file);
+    else {
+      awaitWaiter(c.file);
+      if (c.afterMs) sleepSync(c.afterMs); // the waiter's looks back off meanwhile
+    }
     const t = now();
     typeof lock === "function" ? lock() : lock.release();
     return { releasedAt: t };

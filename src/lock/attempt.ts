@@ -70,6 +70,21 @@ export class Attempt {
     this.#fallback = fallback;
   }
 
+  /** Every folder that may hold records of this file. */
+  get folders(): readonly string[] {
+    return this.#dirs;
+  }
+
+  /** The name of its record, once made. */
+  get recordName(): string | undefined {
+    return this.#record?.name;
+  }
+
+  /** Whether someone in the way, as of the last look, is on another host. */
+  get blockedFromAfar(): boolean {
+    return this.#blockers.some((b) => b.record.host !== identity().host);
+  }
+
   /** Who is in the way, as of the last look. */
   holders(): HolderInfo[] {
     return this.#blockers.map((b) => toHolderInfo(b.record, b.mode, true));

@@ -12,6 +12,7 @@ import type { FileIdentity } from "./path.js";
 import type { LockMode } from "./modes.js";
 import { lockOptions, type LockOptions } from "./options.js";
 import { signalsUnhandledDuring } from "../process/signals.js";
+import { FolderWatch } from "./watch.js";
 import { generation, sleepUntilWoken } from "./wake.js";
 
 /** The first pause between looks (ms); it doubles up to MAX_DELAY_MS. */
@@ -19,6 +20,8 @@ const FIRST_DELAY_MS = 0.05;
 const MAX_DELAY_MS = 2;
 /** A waiter behind others polls at least this slowly: in this process a release wakes it at once. */
 const BEHIND_DELAY_MS = 10;
+/** A waiter that watches every folder of the file (watch.ts) looks this often: a change on this host wakes it at once. */
+const WATCHED_DELAY_MS = 20;
 
 /** When to look again, and when a wait has lasted too long. */
 class WaitPolicy {
@@ -67,10 +70,15 @@ class WaitPolicy {
 const BLOCKING_WARN_MS = 1000;
 let blockingWarned = false;
 
-/** A pause the loop asks its driver for: up to `ms`, or until the wake counter moves from `seen`. */
+/** A pause the loop asks its driver for: up to `ms`, or until the wake counter moves from `seen` (or, where given, one of `folders` changes). */
 interface Pause {
   ms: number;
   seen: number;
+  folders?: readonly string[];
+  /** The name of the waiter's own record in them. */
+  own?: string;
+  /** A holder or waiter in the way is on another host: changes there are not seen by a watch. */
+  remote?: boolean;
 }
 
 /**
@@ -99,7 +107,7 @@ function* take(attempt: Attempt, gate: Gate | undefined, blocking: () => boolean
       held = attempt.step();
       if (held) break;
       policy.check(() => attempt.holders());
-      yield { ms: policy.nextDelay(attempt.standingBack), seen };
+      yield { ms: policy.nextDelay(attempt.standingBack), seen, folders: attempt.folders, own: attempt.recordName, remote: attempt.blockedFromAfar };
     }
     while (gate && !gate.tryPass()) {
       policy.check(() => gate.blockers());
@@ -191,9 +199,27 @@ export class Acquisition {
       const first = this.#next();
       if (first) {
         // A real wait: signals must keep their meaning while the thread is blocked.
-        signalsUnhandledDuring(() => {
-          for (let pause: Pause | undefined = first; pause; pause = this.#next()) sleepUntilWoken(pause.seen, pause.ms);
-        });
+        // A signal still ends it: the watch's ppoll is as interruptible as Atomics.wait.
+        let watch: FolderWatch | undefined;
+        let watchTried = false;
+        try {
+          signalsUnhandledDuring(() => {
+            for (let pause: Pause | undefined = first; pause; pause = this.#next()) {
+              if (pause.folders && !watchTried) {
+                watchTried = true;
+                watch = FolderWatch.start(pause.folders);
+                // A change since the look, before the watch began, would go unseen: look again first.
+                if (watch) continue;
+              }
+              // Watching every folder, with nobody in the way on another host, it need not look
+              // often: a change wakes it. (The timeout and signals keep their meaning.)
+              if (pause.folders && watch) watch.sleep(pause.seen, watch.complete && !pause.remote ? Math.max(pause.ms, WATCHED_DELAY_MS) : pause.ms, pause.own);
+              else sleepUntilWoken(pause.seen, pause.ms);
+            }
+          });
+        } finally {
+          watch?.close();
+        }
       }
     } finally {
       this.#blocking = false;

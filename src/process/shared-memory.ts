@@ -6,19 +6,21 @@
 
 import { getEnvironmentData, setEnvironmentData } from "node:worker_threads";
 
-/** Slots: releases (wakes waiters), threads with open files, acknowledged close-alls. */
+/** Slots: releases (wakes waiters), threads with open files, acknowledged close-alls, threads watching lock folders. */
 export const WAKE = 0;
 export const OPEN_THREADS = 1;
 export const CLOSED_THREADS = 2;
+export const WATCHERS = 3;
+const SLOTS = 4;
 
-const KEY = "h5-threadsafe.shared.v1";
+const KEY = "h5-threadsafe.shared.v2";
 let cells: Int32Array | undefined;
 
 export function sharedCells(): Int32Array {
   if (cells) return cells;
   let sab = getEnvironmentData(KEY);
   if (!(sab instanceof SharedArrayBuffer)) {
-    sab = new SharedArrayBuffer(3 * 4);
+    sab = new SharedArrayBuffer(SLOTS * 4);
     setEnvironmentData(KEY, sab); // for the workers this thread starts from now on
   }
   return (cells = new Int32Array(sab as SharedArrayBuffer));
