@@ -112,7 +112,7 @@ describe("correct on every path", function () {
     const aWriting = a.do({ cmd: "open", file, mode: "a" });
     await until(() => inspect(file).waiters.some((x) => x.lock === "exclusive" && x.threadId !== 0), 15_000, "A's sync open to be waiting for an exclusive lock");
     await h.do({ cmd: "close", index: w.index });
-    await until(() => s.order().length === 3, 15_000, "the next holder to open");
+    await until(() => s.order().length >= 3, 15_000, "the next holder to open"); // A logs its async open right after
     expect(s.order()[2], "the request that came first goes first").to.equal("A opened a");
     const aw = await aWriting;
     const ar = await a.do({ cmd: "settle", pending });

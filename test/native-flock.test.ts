@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, openSync, closeSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import {
@@ -377,17 +377,22 @@ describe("native flock layer", function () {
   it("(d) where koffi cannot be loaded (as with --omit=optional), the layer is off, says so once, and nothing throws", function () {
     // The compiled module alone in a folder with no node_modules above it: the same
     // require("koffi") fails as it does where the optional dependency was not installed.
+    // The modules that use koffi (the flock layer, the folder watch) and what they import.
     const dir = join(tmp.dir, "no-koffi");
-    mkdirSync(dir);
+    for (const m of ["native/flock.js", "process/libc.js", "lock/watch.js", "lock/wake.js", "process/shared-memory.js"]) {
+      mkdirSync(dirname(join(dir, m)), { recursive: true });
+      copyFileSync(join(dirname(MODULE), "..", m), join(dir, m));
+    }
     writeFileSync(join(dir, "package.json"), '{"type":"module"}');
-    copyFileSync(MODULE, join(dir, "flock.js"));
     writeFileSync(
       join(dir, "main.js"),
-      `import * as m from "./flock.js";
+      `import * as m from "./native/flock.js";
+       import { FolderWatch } from "./lock/watch.js";
        const a = m.nativeLocking(), b = m.nativeLocking();
        const open = m.NativeFileLock.open(process.argv[2], "exclusive");
        let tf; try { m.tryFlock(0, "shared"); tf = "no throw"; } catch (e) { tf = e.code; }
-       console.log(JSON.stringify({ a, b, open: open.reason, holders: m.nativeHolders(process.argv[2]), tf }));`,
+       const watch = FolderWatch.start(["${dir}"]) === undefined ? "none: waiters look at set times" : "a watch";
+       console.log(JSON.stringify({ a, b, open: open.reason, holders: m.nativeHolders(process.argv[2]), tf, watch }));`,
     );
     expect(existsSync(join(tmp.dir, "node_modules"))).to.equal(false);
     const r = spawnSync(process.execPath, [join(dir, "main.js"), file], {
@@ -402,6 +407,7 @@ describe("native flock layer", function () {
     expect(out.open).to.equal(out.a.reason);
     expect(out.holders).to.deep.equal([]);
     expect(out.tf).to.equal("ENOTSUP");
+    expect(out.watch).to.equal("none: waiters look at set times");
     const said = r.stderr.split("\n").filter((l) => /native flock layer off/.test(l));
     expect(said, r.stderr).to.have.length(1);
     expect(said[0]).to.match(/H5-THREADSAFE \d+: native flock layer off: koffi could not be loaded/);
