@@ -17,9 +17,9 @@ import { scenario } from "./support/scenario.js";
 const WRITER = fileURLToPath(new URL("./fixtures/unclosed-writer.js", import.meta.url));
 const INSTALL = fileURLToPath(new URL("../src/register.js", import.meta.url));
 
-function runWriter(file: string, how: string, patched: boolean, signal?: NodeJS.Signals, env?: NodeJS.ProcessEnv) {
+function runWriter(file: string, how: string, patched: boolean, signal?: NodeJS.Signals, env?: NodeJS.ProcessEnv, other?: string) {
   return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }>((resolve, reject) => {
-    const c = spawn(process.execPath, [...(patched ? ["--import", INSTALL] : []), WRITER, file, how], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+    const c = spawn(process.execPath, [...(patched ? ["--import", INSTALL] : []), WRITER, file, how, ...(other ? [other] : [])], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
     let stderr = "";
     let stdout = "";
     c.stderr.on("data", (d) => (stderr += d));
@@ -91,6 +91,19 @@ describe("closing at exit", function () {
     const r = await runWriter(file, "signal-worker", true, "SIGTERM");
     expect(r.signal).to.equal("SIGTERM");
     expect(await readBack(file)).to.deep.equal({ ok: true, saved: 4096, inner: [1, 2, 3] });
+  });
+
+  describe("with a worker blocked waiting for another file's lock", function () {
+    const s = scenario("held-elsewhere.h5");
+    it("on SIGTERM that worker closes its files from inside its wait, then the process dies by the signal", async function () {
+      const file = join(s.dir, "worker-waiting.h5");
+      const holder = await s.start("process", { name: "H" });
+      await holder.do({ cmd: "open", file: s.file, mode: "a" }); // held until the test ends
+      const r = await runWriter(file, "signal-worker-waiting", true, "SIGTERM", undefined, s.file);
+      expect(r.signal, r.stderr).to.equal("SIGTERM");
+      // Without the answer from the wait, the worker's writer was never closed: HDF5 could not read it.
+      expect(await readBack(file)).to.deep.equal({ ok: true, saved: 4096, inner: [1, 2, 3] });
+    });
   });
 
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {

@@ -11,7 +11,7 @@ import type { HeldLock } from "./held-lock.js";
 import type { FileIdentity } from "./path.js";
 import type { LockMode } from "./modes.js";
 import { lockOptions, type LockOptions } from "./options.js";
-import { signalsUnhandledDuring } from "../process/signals.js";
+import { answerCloseRequest, signalsUnhandledDuring } from "../process/signals.js";
 import { FolderWatch } from "./watch.js";
 import { generation, sleepUntilWoken } from "./wake.js";
 
@@ -215,6 +215,7 @@ export class Acquisition {
               // often: a change wakes it. (The timeout and signals keep their meaning.)
               if (pause.folders && watch) watch.sleep(pause.seen, watch.complete && !pause.remote ? Math.max(pause.ms, WATCHED_DELAY_MS) : pause.ms, pause.own);
               else sleepUntilWoken(pause.seen, pause.ms);
+              answerCloseRequest(); // a worker's event loop cannot deliver it while it waits
             }
           });
         } finally {

@@ -6,12 +6,13 @@
 
 import { getEnvironmentData, setEnvironmentData } from "node:worker_threads";
 
-/** Slots: releases (wakes waiters), threads with open files, acknowledged close-alls, threads watching lock folders. */
+/** Slots: releases (wakes waiters), threads with open files, acknowledged close-alls, threads watching lock folders, close-all requests made. */
 export const WAKE = 0;
 export const OPEN_THREADS = 1;
 export const CLOSED_THREADS = 2;
 export const WATCHERS = 3;
-const SLOTS = 4;
+export const CLOSE_REQUESTS = 4;
+const SLOTS = 5;
 
 const KEY = "h5-threadsafe.shared.v2";
 let cells: Int32Array | undefined;

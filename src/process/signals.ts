@@ -9,7 +9,7 @@
 
 import { BroadcastChannel, isMainThread } from "node:worker_threads";
 import { onExit } from "signal-exit";
-import { CLOSED_THREADS, OPEN_THREADS, sharedCells } from "./shared-memory.js";
+import { CLOSED_THREADS, CLOSE_REQUESTS, OPEN_THREADS, WAKE, sharedCells } from "./shared-memory.js";
 
 const CHANNEL = "h5-threadsafe.close-all.v1";
 const CLOSE_WAIT_MS = 3000;
@@ -34,18 +34,35 @@ export function onSignalClose(closeAll: (why: string) => void): void {
     };
     mainHook = { onSignal, remove: onExit(onSignal) };
   } else {
-    const channel = new BroadcastChannel(CHANNEL);
-    channel.unref(); // listening must not keep a finished worker alive
-    channel.onmessage = (event) => {
+    // Each request is answered once: by the message, or from inside a synchronous wait
+    // for a lock (answerCloseRequest), where the thread's event loop cannot run.
+    let answered = Atomics.load(sharedCells(), CLOSE_REQUESTS);
+    workerAnswer = (why) => {
+      const c = sharedCells();
+      const request = Atomics.load(c, CLOSE_REQUESTS);
+      if (request === answered) return;
+      answered = request;
       try {
-        closeAll(String((event as MessageEvent).data));
+        closeAll(why);
       } finally {
-        const c = sharedCells();
         Atomics.add(c, CLOSED_THREADS, 1);
         Atomics.notify(c, CLOSED_THREADS);
       }
     };
+    const channel = new BroadcastChannel(CHANNEL);
+    channel.unref(); // listening must not keep a finished worker alive
+    channel.onmessage = (event) => workerAnswer?.(String((event as MessageEvent).data));
   }
+}
+
+let workerAnswer: ((why: string) => void) | undefined;
+
+/**
+ * In a worker blocked in a synchronous wait for a lock: answers the main thread's request
+ * to close its files (made on a signal), which its event loop cannot deliver now.
+ */
+export function answerCloseRequest(): void {
+  workerAnswer?.("signal");
 }
 
 let mainHook: { onSignal: Parameters<typeof onExit>[0]; remove: () => void } | undefined;
@@ -73,9 +90,13 @@ function closeWorkers(): void {
   const expected = Atomics.load(c, OPEN_THREADS);
   if (expected <= 0) return;
   const before = Atomics.load(c, CLOSED_THREADS);
+  Atomics.add(c, CLOSE_REQUESTS, 1);
   const channel = new BroadcastChannel(CHANNEL);
   channel.postMessage("signal");
   channel.close();
+  // Workers asleep in a wait for a lock look at the request when they wake.
+  Atomics.add(c, WAKE, 1);
+  Atomics.notify(c, WAKE);
   const end = Date.now() + CLOSE_WAIT_MS;
   for (;;) {
     const closed = Atomics.load(c, CLOSED_THREADS);
