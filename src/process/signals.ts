@@ -3,7 +3,8 @@
 // theirs (a BroadcastChannel message), waiting up to CLOSE_WAIT_MS for them to say so in
 // the shared counters; then the process dies by the signal as it would have. A worker
 // busy in a long synchronous call cannot answer in time: its files are not flushed, but
-// its locks are released all the same, as its holders are gone. While the main thread is
+// its locks are released all the same, as its holders are gone. (A worker blocked waiting
+// for a lock answers from inside its wait: answerCloseRequest.) While the main thread is
 // blocked waiting for a lock, the hook steps aside (signalsUnhandledDuring), so that a
 // signal still ends the process at once.
 
