@@ -85,6 +85,12 @@ export class Attempt {
     return this.#blockers.some((b) => b.record.host !== identity().host);
   }
 
+  /** Whether someone in the way, as of the last look, is another process (here or afar). */
+  get blockedByOthers(): boolean {
+    const me = identity();
+    return this.#blockers.some((b) => b.record.host !== me.host || b.record.pid !== me.pid);
+  }
+
   /** Who is in the way, as of the last look. */
   holders(): HolderInfo[] {
     return this.#blockers.map((b) => toHolderInfo(b.record, b.mode, true));

@@ -79,6 +79,8 @@ interface Pause {
   own?: string;
   /** A holder or waiter in the way is on another host: changes there are not seen by a watch. */
   remote?: boolean;
+  /** A holder or waiter in the way is another process: only then is a watch worth its cost. */
+  others?: boolean;
 }
 
 /**
@@ -107,7 +109,7 @@ function* take(attempt: Attempt, gate: Gate | undefined, blocking: () => boolean
       held = attempt.step();
       if (held) break;
       policy.check(() => attempt.holders());
-      yield { ms: policy.nextDelay(attempt.standingBack), seen, folders: attempt.folders, own: attempt.recordName, remote: attempt.blockedFromAfar };
+      yield { ms: policy.nextDelay(attempt.standingBack), seen, folders: attempt.folders, own: attempt.recordName, remote: attempt.blockedFromAfar, others: attempt.blockedByOthers };
     }
     while (gate && !gate.tryPass()) {
       policy.check(() => gate.blockers());
@@ -205,7 +207,9 @@ export class Acquisition {
         try {
           signalsUnhandledDuring(() => {
             for (let pause: Pause | undefined = first; pause; pause = this.#next()) {
-              if (pause.folders && !watchTried) {
+              // Waiting for threads of this process only, the shared counter wakes it at once;
+              // watching would wake every waiting thread at every mark of any of them.
+              if (pause.folders && pause.others && !watchTried) {
                 watchTried = true;
                 watch = FolderWatch.start(pause.folders);
                 // A change since the look, before the watch began, would go unseen: look again first.
