@@ -24,7 +24,7 @@ describe("the packed package", function () {
     const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
     tarball = join(tmp.dir, info.filename);
     const files = info.files.map((f) => f.path);
-    expect(files).to.include.members(["LICENSE", "CHANGELOG.md", "README.md", "BENCHMARKS.md", "dist/src/register.js", "dist/src/index.d.ts", "docs/architecture.md"]);
+    expect(files).to.include.members(["LICENSE", "CHANGELOG.md", "README.md", "BENCHMARKS.md", "bench/chart.svg", "dist/src/register.js", "dist/src/index.d.ts", "docs/architecture.md"]);
     expect(files.filter((f) => f.startsWith("dist/test") || f.startsWith("src/")), "no tests, no TypeScript sources").to.deep.equal([]);
     app = join(tmp.dir, "app");
     mkdirSync(app);
