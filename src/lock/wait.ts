@@ -84,6 +84,36 @@ interface Pause {
 }
 
 /**
+ * How a synchronous wait sleeps between looks: on the shared counter (a release in this
+ * process wakes it at once), or, once another process is in the way, on a watch of the
+ * lock folders (watch.ts), which a change anywhere on this host ends.
+ */
+class Sleeper {
+  #watch: FolderWatch | undefined;
+  #tried = false;
+
+  sleep(pause: Pause): void {
+    // Waiting for threads of this process only, the counter is enough; a watch would wake
+    // every waiting thread at every mark of any of them.
+    if (pause.folders && pause.others && !this.#tried) {
+      this.#tried = true;
+      this.#watch = FolderWatch.start(pause.folders);
+      // A change between the last look and the watch's start would go unseen: look again first.
+      if (this.#watch) return;
+    }
+    const watch = this.#watch;
+    if (!pause.folders || !watch) return sleepUntilWoken(pause.seen, pause.ms);
+    // Watching every folder, with nobody in the way on another host, it need not look
+    // often: a change wakes it. (The timeout and signals keep their meaning.)
+    watch.sleep(pause.seen, watch.complete && !pause.remote ? Math.max(pause.ms, WATCHED_DELAY_MS) : pause.ms, pause.own);
+  }
+
+  close(): void {
+    this.#watch?.close();
+  }
+}
+
+/**
  * A second condition that a granted lock must meet before it counts as taken, polled with
  * the same policy: the OS lock on the data file itself, which native programs take
  * (src/native/gate.ts).
@@ -200,30 +230,18 @@ export class Acquisition {
     try {
       const first = this.#next();
       if (first) {
-        // A real wait: signals must keep their meaning while the thread is blocked.
-        // A signal still ends it: the watch's ppoll is as interruptible as Atomics.wait.
-        let watch: FolderWatch | undefined;
-        let watchTried = false;
+        // A real wait: signals must keep their meaning while the thread is blocked (the
+        // watch's ppoll is as interruptible as Atomics.wait).
+        const sleeper = new Sleeper();
         try {
           signalsUnhandledDuring(() => {
             for (let pause: Pause | undefined = first; pause; pause = this.#next()) {
-              // Waiting for threads of this process only, the shared counter wakes it at once;
-              // watching would wake every waiting thread at every mark of any of them.
-              if (pause.folders && pause.others && !watchTried) {
-                watchTried = true;
-                watch = FolderWatch.start(pause.folders);
-                // A change since the look, before the watch began, would go unseen: look again first.
-                if (watch) continue;
-              }
-              // Watching every folder, with nobody in the way on another host, it need not look
-              // often: a change wakes it. (The timeout and signals keep their meaning.)
-              if (pause.folders && watch) watch.sleep(pause.seen, watch.complete && !pause.remote ? Math.max(pause.ms, WATCHED_DELAY_MS) : pause.ms, pause.own);
-              else sleepUntilWoken(pause.seen, pause.ms);
+              sleeper.sleep(pause);
               answerCloseRequest(); // a worker's event loop cannot deliver it while it waits
             }
           });
         } finally {
-          watch?.close();
+          sleeper.close();
         }
       }
     } finally {
