@@ -6,6 +6,7 @@
 import { expect } from "chai";
 import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import h5wasm from "h5wasm/node";
 import { inspect } from "../src/index.js";
 import { until } from "./support/agent.js";
 import { scenario } from "./support/scenario.js";
@@ -86,6 +87,48 @@ describe("where lock files live", function () {
       await reader.do({ cmd: "close", index: r.index });
       expect(inspect(file)).to.deep.include({ holders: [], waiters: [] });
       await until(() => !existsSync(join(dir, ".data.h5.h5ts")), 5000, "the lock folder to go");
+    });
+
+    it("opens it for reading past a dead root holder's record in the root-owned lock folder, via both APIs; a writer then gets in at once", async function () {
+      // A file without SWMR superblock flags, so the killed writer leaves it readable.
+      await h5wasm.ready;
+      const file = join(dir, "plain.h5");
+      new h5wasm.File(file, "w").close();
+      chmodSync(file, 0o644);
+      const holder = await start({ name: "holder" });
+      await holder.do({ cmd: "open", file, mode: "a" });
+      await holder.kill("SIGKILL");
+      const lockDir = join(dir, ".plain.h5.h5ts");
+      const st = statSync(lockDir);
+      expect([st.uid, st.mode & 0o7777], "root's folder, which nobody cannot write").to.deep.equal([0, 0o755]);
+      const dead = readdirSync(lockDir);
+      expect(dead, "the killed holder's record stays").to.have.length(1);
+      expect(inspect(file).holders.map((h) => [h.lock, h.pid, h.alive])).to.deep.equal([["exclusive", holder.pid, false]]);
+      // Each in its own process: a thread's second open would join its first one's lock and never look.
+      const readers = [await start({ name: "drop-in", uid: NOBODY, gid: NOBODY }), await start({ name: "explicit", uid: NOBODY, gid: NOBODY })];
+      const replies = [await readers[0].send({ cmd: "open", file, mode: "r" }), await readers[1].send({ cmd: "open", via: "explicit", file, mode: "r" })];
+      for (const [i, reply] of replies.entries()) {
+        expect(reply.ok, `${readers[i].name}: ${reply.error?.code} ${reply.error?.message}`).to.equal(true);
+        expect(BigInt(reply.value.fileId) >= 0n, `${readers[i].name}: file_id`).to.equal(true);
+      }
+      expect(readdirSync(lockDir), "the dead record cannot be nobody's to remove").to.deep.equal(dead);
+      expect(inspect(file).holders.map((h) => [h.lock, h.pid, h.alive])).to.have.deep.members([
+        ["exclusive", holder.pid, false],
+        ["shared", readers[0].pid, true],
+        ["shared", readers[1].pid, true],
+      ]);
+      for (const [i, reader] of readers.entries()) await reader.do({ cmd: "close", index: replies[i].value.index });
+      for (const reader of readers) {
+        await reader.exit(); // what it wrote to stderr at its open came long before
+        expect(reader.stderr, `${reader.name} said`).not.to.match(/EACCES|H5TS_UNLOCKED/);
+      }
+      // Nothing left in a writer's way: with no wait allowed at all, it gets in, and removes the dead record.
+      const writer = await start({ name: "writer" });
+      const w = await writer.send({ cmd: "open", via: "explicit", file, mode: "a", options: { timeoutMs: 0 } });
+      expect(w.ok, `the writer was held back: ${w.error?.code} ${w.error?.message}`).to.equal(true);
+      expect(readdirSync(lockDir)).not.to.include(dead[0]);
+      await writer.do({ cmd: "close", index: w.value.index });
+      expect(inspect(file)).to.deep.include({ holders: [], waiters: [] });
     });
 
     it("cannot open it for writing, exactly as without the patch", async function () {
