@@ -96,8 +96,10 @@ function ready(): void {
 function construct(path: string, mode: Mode, options: OpenOptions | undefined, lockOptions: ReturnType<typeof lockOptionsOf>): ThreadsafeFile {
   const fileOptions = { track_order: options?.track_order ?? false, ...(options?.libver ? { libver: options.libver } : {}) };
   const lock = lockModeOf(mode)!;
+  let opening = false; // past the lock: an error now is HDF5's (or the file's)
   try {
     const file = openLocked({ filename: path, mode, lock, options: lockOptions, strict: true }, () => {
+      opening = true;
       checkFile(path, mode);
       return bypassing(() => new ThreadsafeFile(path, mode, fileOptions as never));
     });
@@ -108,7 +110,8 @@ function construct(path: string, mode: Mode, options: OpenOptions | undefined, l
       if (e.code === "EREOPEN") throw new FileOpenError("EREOPEN", path, mode, e.message, { cause: e });
       throw e;
     }
-    throw new FileOpenError("EOPEN", path, mode, `HDF5 refused: ${String((e as Error)?.message ?? e).split("\n")[0]}`, { cause: e });
+    const why = String((e as Error)?.message ?? e).split("\n")[0];
+    throw new FileOpenError("EOPEN", path, mode, opening ? `HDF5 refused: ${why}` : `the lock could not be taken: ${why}`, { cause: e });
   }
 }
 
