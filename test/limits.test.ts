@@ -2,14 +2,68 @@
 
 import { expect } from "chai";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { createHash } from "node:crypto";
+import { copyFileSync, mkdirSync, realpathSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { tempDir } from "./support/files.js";
 import { scenario } from "./support/scenario.js";
 
 const MANY = fileURLToPath(new URL("./fixtures/many-files.js", import.meta.url));
 const FULL = fileURLToPath(new URL("./fixtures/full-disk.js", import.meta.url));
+const PROBE = fileURLToPath(new URL("./fixtures/limits-probe.js", import.meta.url));
+const REGISTER = pathToFileURL(fileURLToPath(new URL("../src/register.js", import.meta.url))).href;
+
+interface Probe {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  warnings: string[];
+  [field: string]: unknown;
+}
+
+/**
+ * Runs test/fixtures/limits-probe.js in a child process, bare or with the patch loaded
+ * (`--import` of register.js), optionally under `ulimit -n`; returns its report (the last
+ * line of its stdout) with its exit status and output.
+ */
+function probe(how: "bare" | "patched", args: string[], options: { env?: NodeJS.ProcessEnv; ulimit?: number } = {}): Probe {
+  const argv = [...(how === "patched" ? ["--import", REGISTER] : []), PROBE, ...args];
+  const env = { ...process.env, ...options.env };
+  const r = options.ulimit
+    ? spawnSync("sh", ["-c", `ulimit -n ${options.ulimit} && exec "$0" "$@"`, process.execPath, ...argv], { encoding: "utf8", env })
+    : spawnSync(process.execPath, argv, { encoding: "utf8", env });
+  let report: object;
+  try {
+    report = JSON.parse(r.stdout.trim().split("\n").pop() ?? "");
+  } catch {
+    throw new Error(`probe ${args[0]} (${how}) printed no report: status ${r.status}, signal ${r.signal}\n${r.stdout}\n${r.stderr.slice(-3000)}`);
+  }
+  return { ...report, status: r.status, stdout: r.stdout, stderr: r.stderr } as Probe;
+}
+
+/** What a program saw of a `write` probe: whether the open worked, the keys after, the error. */
+const seen = (p: Probe) => ({ opened: p.opened, keys: p.keys, error: p.error });
+
+/** The hash the lock folders of a file are named by (src/lock/folders.ts). */
+const hashOf = (path: string) => createHash("sha256").update(realpathSync(path)).digest("hex").slice(0, 16);
+
+/**
+ * A path of exactly `length` bytes under `root`, its basename `base` bytes long, through
+ * nested folders of at most 200 bytes (made here).
+ */
+function deepPath(root: string, length: number, base: number): string {
+  let dir = root;
+  for (let left = length - 1 - base - dir.length; left > 0; left = length - 1 - base - dir.length) {
+    // "/" and a name; never leave a single byte, which no "/name" fits.
+    const name = left - 1 <= 200 ? left - 1 : left - 201 === 1 ? 199 : 200;
+    dir = join(dir, "d".repeat(name));
+  }
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${"f".repeat(base - 3)}.h5`);
+  expect(Buffer.byteLength(file)).to.equal(length);
+  return file;
+}
 
 describe("no new limits", function () {
   const s = scenario("unused.h5");
@@ -59,5 +113,66 @@ describe("no new limits", function () {
       spawnSync("umount", [mnt.dir]);
       mnt.cleanup();
     }
+  });
+
+  describe("long names", function () {
+    // 250 and 255 bytes: `.<name>.h5ts` does not fit NAME_MAX (255), the hash does. 220
+    // and 240: the name fits, the folder's temporary name (made, then renamed into place)
+    // must fit as well.
+    const lengths = [220, 240, 250, 255];
+    const named = (dir: string, length: number) => {
+      const file = join(dir, `${"n".repeat(length - 3)}.h5`);
+      copyFileSync(s.file, file);
+      return file;
+    };
+
+    it(`a basename of ${lengths.join(", ")} bytes: open a, write, close as bare h5wasm does, locked beside the file`, function () {
+      this.timeout(120_000);
+      for (const length of lengths) {
+        const bare = probe("bare", ["write", named(s.dir, length)]);
+        expect(seen(bare), `bare, ${length} bytes`).to.deep.equal({ opened: true, keys: ["data", "more"], error: undefined });
+        const patched = probe("patched", ["write", named(s.dir, length)]);
+        expect(seen(patched), `patched, ${length} bytes`).to.deep.equal(seen(bare));
+        // Locked (no H5TS_UNLOCKED), in a folder beside the file, its name shortened by the hash where needed.
+        const file = named(s.dir, length);
+        const name = `.${basename(file)}.h5ts`;
+        expect(patched.warnings, `patched, ${length} bytes`).to.deep.equal([]);
+        expect(patched.made, `patched, ${length} bytes`).to.deep.equal([`beside:${Buffer.byteLength(name) <= 255 ? name : `.${hashOf(file)}.h5ts`}`]);
+      }
+    });
+
+    it(`a basename of ${lengths.join(", ")} bytes with H5TS_LOCK_DIR: as bare h5wasm, locked in the lock folder by a hashed name`, function () {
+      this.timeout(120_000);
+      const lockDir = join(s.dir, "locks");
+      mkdirSync(lockDir);
+      for (const length of lengths) {
+        const file = named(s.dir, length);
+        const bare = probe("bare", ["write", file]);
+        const patched = probe("patched", ["write", named(s.dir, length)], { env: { H5TS_LOCK_DIR: lockDir } });
+        expect(seen(patched), `patched, ${length} bytes`).to.deep.equal(seen(bare)).and.deep.equal({ opened: true, keys: ["data", "more"], error: undefined });
+        expect(patched.warnings, `patched, ${length} bytes`).to.deep.equal([]);
+        const hashed = `${hashOf(file)}-${basename(file)}.h5ts`;
+        expect(patched.made, `patched, ${length} bytes`).to.deep.equal([`lockdir:${Buffer.byteLength(hashed) <= 255 ? hashed : `${hashOf(file)}.h5ts`}`]);
+      }
+    });
+
+    it("a path near PATH_MAX (4050 and 4090 bytes) opens as bare h5wasm does: records that would not fit beside it go to the fallback folder", function () {
+      this.timeout(120_000);
+      // 4050: the folder beside fits PATH_MAX, a record in it does not; 4090: the folder does not either.
+      for (const [length, base] of [[4050, 200], [4090, 60]]) {
+        const root = join(s.dir, `deep${length}`);
+        const file = deepPath(root, length, base);
+        copyFileSync(s.file, file);
+        const bare = probe("bare", ["write", file]);
+        copyFileSync(s.file, file);
+        const patched = probe("patched", ["write", file]);
+        // Whatever bare h5wasm does with it, the patch does the same (no error of its own).
+        expect(seen(patched), `${length} bytes`).to.deep.equal(seen(bare));
+        expect(seen(bare), `bare, ${length} bytes`).to.deep.equal({ opened: true, keys: ["data", "more"], error: undefined });
+        // Locked all the same: in the host's fallback folder, by the hashed name.
+        expect(patched.warnings, `${length} bytes`).to.deep.equal([]);
+        expect(patched.made, `${length} bytes`).to.deep.equal([`fallback:${hashOf(file)}-${basename(file)}.h5ts`]);
+      }
+    });
   });
 });
