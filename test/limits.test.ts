@@ -175,4 +175,22 @@ describe("no new limits", function () {
       }
     });
   });
+
+  describe("the deferred sweep of an idle record, its lock folder swapped after close()", function () {
+    it("a regular file in the folder's place: the sweep runs, nothing is thrown from its timer, the program lives", function () {
+      const p = probe("patched", ["swap", s.file, "file"]);
+      expect(p.status, p.stderr.slice(-2000)).to.equal(0);
+      expect(p.stdout).to.match(/^alive$/m);
+      expect(p).to.include({ wasOpen: true, swept: true });
+      expect(p.stderr).not.to.match(/ENOTDIR|Uncaught|Error:/);
+    });
+
+    it("a symlink to a folder holding a file named like the record: the sweep deletes nothing through it", function () {
+      const p = probe("patched", ["swap", s.file, "symlink"]);
+      expect(p.status, p.stderr.slice(-2000)).to.equal(0);
+      expect(p.stdout).to.match(/^alive$/m);
+      expect(p).to.include({ wasOpen: true, swept: true, decoyKept: true });
+      expect(p.stderr).not.to.match(/Uncaught|Error:/);
+    });
+  });
 });

@@ -295,11 +295,19 @@ export function readRecordFile(r: LockRecord): { state: RecordState; uid: number
 /**
  * Removes a record; false when it was gone already, or is not ours to remove (another
  * user's, in a sticky folder): a record whose owner is gone is ignored then, never an
- * error for the opener.
+ * error for the opener. Given the record's open descriptor (`fd`: one of this thread's
+ * own), only while its path still names that file: a folder swapped since for a symlink
+ * (or another folder) holding a file of the same name loses nothing through it.
  */
-export function removeRecord(dir: string, name: string): boolean {
+export function removeRecord(dir: string, name: string, fd?: number): boolean {
+  const path = join(dir, name);
   try {
-    unlinkSync(join(dir, name));
+    if (fd !== undefined) {
+      const own = fstatSync(fd);
+      const there = lstatSync(path);
+      if (own.ino !== there.ino || own.dev !== there.dev) return false;
+    }
+    unlinkSync(path);
     return true;
   } catch {
     return false;
