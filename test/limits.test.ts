@@ -176,6 +176,65 @@ describe("no new limits", function () {
     });
   });
 
+  it("holding many files under ulimit -n 256: an open fails as with bare h5wasm (file_id -1), never with an error of the patch's own", function () {
+    this.timeout(120_000);
+    const count = 300; // more than bare h5wasm can hold under 256 descriptors
+    for (let i = 0; i < count; i++) copyFileSync(s.file, join(s.dir, `h${i}.h5`));
+    const bare = probe("bare", ["hold", s.dir, String(count)], { ulimit: 256 });
+    const patched = probe("patched", ["hold", s.dir, String(count)], { ulimit: 256 });
+    // The counts, for the record (the README: up to two descriptors per open file beside h5wasm's own).
+    this.test!.title += ` (held: bare ${bare.held}, patched ${patched.held})`;
+    expect(bare.failure).to.equal("file_id -1");
+    expect(patched.failure).to.equal(bare.failure);
+    expect(bare.held).to.be.within(1, count - 1);
+    expect(patched.held).to.be.within(1, bare.held as number);
+    // Out of descriptors, the open went on without a lock, and said so.
+    expect(patched.warnings).to.include("H5TS_UNLOCKED");
+  });
+
+  describe("H5TS_REMOTE_STALE_MS", function () {
+    const heartbeat = (value: string) => probe("patched", ["heartbeat", s.file], { env: { H5TS_REMOTE_STALE_MS: value } });
+    const badEnv = (p: Probe) => p.stderr.match(/\[H5TS_BAD_ENV\]/g)?.length ?? 0;
+
+    it("1e10 and 1e300 (above the timer's 2^31-1 ms): the heartbeat timer is bounded, the record is not touched while held", function () {
+      for (const value of ["1e10", "1e300"]) {
+        const p = heartbeat(value);
+        expect(p.opened, value).to.equal(true);
+        expect(p.remoteStaleMs, value).to.equal(String(Number(value)));
+        // A timer past 2^31-1 ms would fire every millisecond, each time touching the record.
+        expect(p.after, value).to.equal(p.before);
+        expect(p.warnings, value).to.deep.equal([]);
+        expect(p.stderr, value).not.to.include("TimeoutOverflowWarning");
+        expect(badEnv(p), value).to.equal(0);
+      }
+    });
+
+    it("the heartbeat this looks for does beat: at 100 (every 25 ms), the record is touched during the hold", function () {
+      // A 25 ms interval set before the hold's 300 ms timer fires before it (timers run in order of their due time).
+      const p = heartbeat("100");
+      expect(p.remoteStaleMs).to.equal("100");
+      expect(BigInt(p.after as string) > BigInt(p.before as string), `mtime ${p.before} then ${p.after}`).to.equal(true);
+    });
+
+    it("a value that is not a number of ms >= 0 is said once (H5TS_BAD_ENV) and the default (60 s) used; Infinity means no heartbeat", function () {
+      for (const value of ["abc", "-5", "1e10ms"]) {
+        const p = heartbeat(value);
+        expect(p.opened, value).to.equal(true);
+        expect(badEnv(p), value).to.equal(1);
+        expect(p.remoteStaleMs, value).to.equal("60000");
+        expect(p.after, value).to.equal(p.before);
+      }
+      for (const value of ["Infinity", "1e400"]) {
+        const p = heartbeat(value);
+        expect(p.opened, value).to.equal(true);
+        expect(badEnv(p), value).to.equal(0);
+        expect(p.remoteStaleMs, value).to.equal("Infinity");
+        expect(p.after, value).to.equal(p.before);
+        expect(p.stderr, value).not.to.include("TimeoutOverflowWarning");
+      }
+    });
+  });
+
   describe("the deferred sweep of an idle record, its lock folder swapped after close()", function () {
     it("a regular file in the folder's place: the sweep runs, nothing is thrown from its timer, the program lives", function () {
       const p = probe("patched", ["swap", s.file, "file"]);
