@@ -17,6 +17,8 @@ import { wakeAll } from "./wake.js";
 
 const PERMISSION = new Set(["EACCES", "EPERM", "EROFS"]);
 const NO_SPACE = new Set(["ENOSPC", "EDQUOT"]);
+/** A path near PATH_MAX: the folder beside the file, or a record in it, is a longer one. */
+const TOO_LONG = new Set(["ENAMETOOLONG"]);
 
 /** Whether the error, or the system error behind it (an ENOLOCKDIR's cause), has one of `codes`. */
 function hasCode(e: unknown, codes: ReadonlySet<string>): boolean {
@@ -252,7 +254,8 @@ export class Attempt {
 
   /**
    * The descriptor of a new record in `dir`, marked "deferring"; undefined where this user
-   * may not write, or the disk is full, and another folder follows.
+   * may not write, the disk is full, or the record's path would be too long (PATH_MAX),
+   * and another folder follows.
    */
   #createIn(dir: string, name: string): number | undefined {
     for (;;) {
@@ -273,9 +276,11 @@ export class Attempt {
           makeLockDir(dir); // first user, or the last one removed it meanwhile
         } catch (e2) {
           const full = hasCode(e2, NO_SPACE);
+          const tooLong = hasCode(e2, TOO_LONG);
           const next = this.#dirs[this.#dirs.indexOf(dir) + 1];
-          if ((!hasCode(e2, PERMISSION) && !full) || next === undefined) {
+          if ((!hasCode(e2, PERMISSION) && !full && !tooLong) || next === undefined) {
             if (full) throw new H5TSError("ENOLOCKDIR", `cannot write a lock record in ${dir}: no space left`, { cause: e2 });
+            if (tooLong) throw new H5TSError("ENOLOCKDIR", `cannot write a lock record in ${dir}: its path is too long`, { cause: e2 });
             throw e2;
           }
           if (next === this.#fallback) makeFallbackRoot();

@@ -126,7 +126,10 @@ function lockDirError(dir: string, why: string, cause?: unknown): H5TSError {
  */
 function makeFolder(dir: string, mode: number): void {
   if (!lstatOrUndefined(dir)) {
-    const tmp = `${dir}.${process.pid}-${threadId}-${randomBytes(4).toString("hex")}.tmp`;
+    const suffix = `.${process.pid}-${threadId}-${randomBytes(4).toString("hex")}.tmp`;
+    // Named after the folder where that fits NAME_MAX; a folder whose own name is near it
+    // (a long file name) gets a short one, or mkdir fails with ENAMETOOLONG.
+    const tmp = Buffer.byteLength(basename(dir) + suffix) <= NAME_MAX ? `${dir}${suffix}` : join(dirname(dir), `.h5ts${suffix}`);
     mkdirSync(tmp, 0o700); // ENOENT (no parent) and EACCES go to the caller, as before
     try {
       const fd = openSync(tmp, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
@@ -204,15 +207,17 @@ export function removeIfEmpty(dir: string): void {
 
 /**
  * The names of the regular files in a lock folder (nothing else there can be a record);
- * none when it does not exist. A folder that may well not exist is checked first
- * (`oftenMissing`): a readdir that throws costs more than the check.
+ * none when it does not exist, or its path is too long to exist (PATH_MAX: nobody's
+ * records are there). A folder that may well not exist is checked first (`oftenMissing`):
+ * a readdir that throws costs more than the check.
  */
 export function listNames(dir: string, oftenMissing = false): string[] {
   if (oftenMissing && !existsSync(dir)) return [];
   try {
     return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isFile() ? [d.name] : []));
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENAMETOOLONG") return [];
     throw e;
   }
 }
@@ -290,11 +295,19 @@ export function readRecordFile(r: LockRecord): { state: RecordState; uid: number
 /**
  * Removes a record; false when it was gone already, or is not ours to remove (another
  * user's, in a sticky folder): a record whose owner is gone is ignored then, never an
- * error for the opener.
+ * error for the opener. Given the record's open descriptor (`fd`: one of this thread's
+ * own), only while its path still names that file: a folder swapped since for a symlink
+ * (or another folder) holding a file of the same name loses nothing through it.
  */
-export function removeRecord(dir: string, name: string): boolean {
+export function removeRecord(dir: string, name: string, fd?: number): boolean {
+  const path = join(dir, name);
   try {
-    unlinkSync(join(dir, name));
+    if (fd !== undefined) {
+      const own = fstatSync(fd);
+      const there = lstatSync(path);
+      if (own.ino !== there.ino || own.dev !== there.dev) return false;
+    }
+    unlinkSync(path);
     return true;
   } catch {
     return false;

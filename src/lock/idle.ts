@@ -43,7 +43,7 @@ export function putIdle(path: string, record: OwnRecord): void {
 
 /** Removes a record of this thread for good, and its folder if that was the last record. */
 export function discard(record: OwnRecord, removeFolder = true): void {
-  removeRecord(record.dir, record.name);
+  removeRecord(record.dir, record.name, record.fd); // only the record it made, never through a swapped folder
   try {
     closeRecord(record.fd);
   } catch {
