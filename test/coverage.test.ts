@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { splitNodeOptions } from "../src/coverage/children.js";
+import { nativeLocking } from "../src/native/flock.js";
 import { tempDir } from "./support/files.js";
 
 const APP = fileURLToPath(new URL("./fixtures/coverage-app.js", import.meta.url));
@@ -80,5 +81,18 @@ describe("every worker covered", function () {
     const r = spawnSync(process.execPath, [app], { encoding: "utf8" });
     expect(r.status, r.stderr).to.equal(0);
     expect(r.stderr.match(/H5TS_UNCOVERED/g)?.length).to.equal(1);
+  });
+});
+
+describe("terminating a worker while koffi loads in it", function () {
+  it("never aborts the process: terminate() of a worker started by a patched thread waits for the load (~10 ms)", function () {
+    // Without the wait, koffi's load in a thread being terminated is a fatal error (SIGABRT,
+    // exit 134): koffi issue #190. Run by hand without the patch, this program aborted.
+    if (!nativeLocking().enabled) this.skip(); // no koffi here: nothing loads
+    const FIXTURE = fileURLToPath(new URL("./fixtures/terminate-loading.js", import.meta.url));
+    const r = spawnSync(process.execPath, ["--import", REGISTER, FIXTURE, "30"], { encoding: "utf8", timeout: 60_000 });
+    expect(r.signal, r.stderr).to.equal(null);
+    expect(r.status, r.stderr).to.equal(0);
+    expect(JSON.parse(r.stdout.trim().split("\n").pop()!).terminated).to.equal(30);
   });
 });

@@ -9,6 +9,8 @@
 // to pass explicitly: these two are said once (warning H5TS_UNCOVERED).
 
 import { createRequire, syncBuiltinESMExports } from "node:module";
+import { isMainThread } from "node:worker_threads";
+import { holdOffLoading, holdOffLoadingSync } from "../process/libc.js";
 
 const require = createRequire(import.meta.url);
 const PRELOAD = new URL("./preload.js", import.meta.url).href;
@@ -92,6 +94,31 @@ function warnUncovered(why: string): void {
   });
 }
 
+/** How long the process's exit waits for workers loading koffi (each takes ~10 ms). */
+const EXIT_WAIT_MS = 500;
+
+/**
+ * terminate() of a worker never lands while a thread loads koffi (process/libc.ts: that
+ * aborts the whole process); it waits for the load, which takes ~10 ms, then terminates.
+ */
+function guardTerminate<W extends object>(worker: W): W {
+  const terminate = (worker as { terminate?: AnyFn }).terminate;
+  if (typeof terminate !== "function") return worker;
+  Object.defineProperty(worker, "terminate", {
+    configurable: true,
+    writable: true,
+    value: async function (this: unknown, ...args: unknown[]) {
+      const release = await holdOffLoading();
+      try {
+        return await terminate.apply(worker, args);
+      } finally {
+        release();
+      }
+    },
+  });
+  return worker;
+}
+
 interface Originals {
   Worker: AnyFn;
   fork: AnyFn;
@@ -112,17 +139,19 @@ export function coverChildren(): void {
       // Node runs no --import in an eval worker: its code must import the patch itself.
       if (options?.eval) warnUncovered("an eval worker, where Node runs no --import");
       const execArgv = withPreload(options?.execArgv);
-      if (!execArgv) return Reflect.construct(target, args, newTarget);
+      if (!execArgv) return guardTerminate(Reflect.construct(target, args, newTarget));
       try {
-        return Reflect.construct(target, [filename, { ...options, execArgv }, ...args.slice(2)], newTarget);
+        return guardTerminate(Reflect.construct(target, [filename, { ...options, execArgv }, ...args.slice(2)], newTarget));
       } catch (e) {
         // Flags the main process took that a worker may not be given explicitly.
         if ((e as NodeJS.ErrnoException).code !== "ERR_WORKER_INVALID_EXEC_ARGV") throw e;
         warnUncovered("Node refused its flags with the preload added");
-        return Reflect.construct(target, args, newTarget);
+        return guardTerminate(Reflect.construct(target, args, newTarget));
       }
     },
   });
+  // At the process's exit Node terminates every worker: not while one loads koffi.
+  if (isMainThread) process.on("exit", () => holdOffLoadingSync(EXIT_WAIT_MS));
   const fork = originals.fork;
   cp.fork = Object.defineProperty(
     function (this: unknown, modulePath: unknown, args?: unknown, options?: unknown) {

@@ -5,6 +5,8 @@
 // there is no libc here, and each user falls back (and says why).
 
 import { createRequire } from "node:module";
+import { isMainThread } from "node:worker_threads";
+import { BINDING, sharedCells } from "./shared-memory.js";
 
 export interface Libc {
   flock(fd: number, op: number): number;
@@ -32,35 +34,95 @@ export function loadLibc(): Libc | null {
     return libc;
   }
   try {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const mod: any = createRequire(import.meta.url)("koffi");
-    const koffi = mod?.default ?? mod;
-    // dlopen(NULL): the symbols of the running node and its libc (glibc, musl, libSystem).
-    const lib = koffi.load(null);
-    const flock = lib.func("int flock(int fd, int operation)");
-    // Linux only; elsewhere these stay unbound and the callers fall back.
-    const optional = (decl: string) => {
-      try {
-        return lib.func(decl);
-      } catch {
-        return () => -1;
-      }
-    };
-    libc = {
-      flock,
-      inotify_init1: optional("int inotify_init1(int flags)"),
-      inotify_add_watch: optional("int inotify_add_watch(int fd, const char *path, uint32_t mask)"),
-      inotify_rm_watch: optional("int inotify_rm_watch(int fd, int wd)"),
-      ppoll: optional("int ppoll(void *fds, unsigned long nfds, void *timeout, void *sigmask)"),
-      read: optional("long read(int fd, void *buf, unsigned long count)"),
-      close: optional("int close(int fd)"),
-      errno: () => koffi.errno() as number,
-    };
+    libc = whileNotTerminated(bind);
   } catch (err) {
     failure = `koffi could not be loaded (${(err as Error)?.message?.split("\n")[0] ?? String(err)})`;
     libc = null;
   }
   return libc;
+}
+
+function bind(): Libc {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const mod: any = createRequire(import.meta.url)("koffi");
+  const koffi = mod?.default ?? mod;
+  // dlopen(NULL): the symbols of the running node and its libc (glibc, musl, libSystem).
+  const lib = koffi.load(null);
+  const flock = lib.func("int flock(int fd, int operation)");
+  // Linux only; elsewhere these stay unbound and the callers fall back.
+  const optional = (decl: string) => {
+    try {
+      return lib.func(decl);
+    } catch {
+      return () => -1;
+    }
+  };
+  return {
+    flock,
+    inotify_init1: optional("int inotify_init1(int flags)"),
+    inotify_add_watch: optional("int inotify_add_watch(int fd, const char *path, uint32_t mask)"),
+    inotify_rm_watch: optional("int inotify_rm_watch(int fd, int wd)"),
+    ppoll: optional("int ppoll(void *fds, unsigned long nfds, void *timeout, void *sigmask)"),
+    read: optional("long read(int fd, void *buf, unsigned long count)"),
+    close: optional("int close(int fd)"),
+    errno: () => koffi.errno() as number,
+  };
+}
+
+// A worker terminated while koffi loads in it aborts the whole process: koffi's module
+// setup and `lib.func()` throw when the dying thread can no longer run JavaScript, and a
+// throw that fails there is a fatal error (SIGABRT; koffi issue #190; seen in the torture
+// test). Loading (~10 ms, once per thread) and terminating therefore exclude each other
+// through one shared slot: the number of threads loading (> 0), or of terminations under
+// way (< 0): terminate() of a worker started by a patched thread (coverage/children.ts),
+// and the process's exit. Calls through a loaded binding are not affected.
+
+/** Runs `load` in a worker only while no termination is under way, and holds terminations off meanwhile. */
+function whileNotTerminated<T>(load: () => T): T {
+  if (isMainThread) return load(); // a main thread is never terminated from outside
+  const c = sharedCells();
+  for (;;) {
+    const n = Atomics.load(c, BINDING);
+    if (n >= 0 && Atomics.compareExchange(c, BINDING, n, n + 1) === n) break;
+    if (n < 0) Atomics.wait(c, BINDING, n, 100); // a termination is under way: this thread may be its target
+  }
+  try {
+    return load();
+  } finally {
+    if (Atomics.sub(c, BINDING, 1) === 1) Atomics.notify(c, BINDING);
+  }
+}
+
+// Node 20 has it; TypeScript's lib for this target does not declare it.
+const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, ms: number): { value: Promise<string> | string } }).waitAsync;
+
+/** Waits (without blocking) until no thread is loading koffi, then keeps loads off until the returned release is called. */
+export async function holdOffLoading(): Promise<() => void> {
+  const c = sharedCells();
+  for (;;) {
+    const n = Atomics.load(c, BINDING);
+    if (n <= 0 && Atomics.compareExchange(c, BINDING, n, n - 1) === n) break;
+    if (n > 0) await waitAsync(c, BINDING, n, 100).value;
+  }
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    if (Atomics.add(c, BINDING, 1) === -1) Atomics.notify(c, BINDING);
+  };
+}
+
+/** As holdOffLoading, blocking, for good (at the process's exit): waits up to `ms` for loads under way. */
+export function holdOffLoadingSync(ms: number): void {
+  const c = sharedCells();
+  const end = performance.now() + ms;
+  for (;;) {
+    const n = Atomics.load(c, BINDING);
+    if (n <= 0 && Atomics.compareExchange(c, BINDING, n, n - 1) === n) return;
+    const left = end - performance.now();
+    if (left <= 0) return;
+    if (n > 0) Atomics.wait(c, BINDING, n, left);
+  }
 }
 
 /** Why there is no binding (after loadLibc() returned null). */

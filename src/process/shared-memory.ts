@@ -6,13 +6,18 @@
 
 import { getEnvironmentData, setEnvironmentData } from "node:worker_threads";
 
-/** Slots: releases (wakes waiters), threads with open files, acknowledged close-alls, threads watching lock folders, close-all requests made. */
+/**
+ * Slots: releases (wakes waiters), threads with open files, acknowledged close-alls,
+ * threads watching lock folders, close-all requests made, and threads loading koffi
+ * (-1 while a worker is being terminated: libc.ts).
+ */
 export const WAKE = 0;
 export const OPEN_THREADS = 1;
 export const CLOSED_THREADS = 2;
 export const WATCHERS = 3;
 export const CLOSE_REQUESTS = 4;
-const SLOTS = 5;
+export const BINDING = 5;
+const SLOTS = 6;
 
 const KEY = "h5-threadsafe.shared.v2";
 let cells: Int32Array | undefined;
