@@ -94,8 +94,9 @@ class Sleeper {
 
   sleep(pause: Pause): void {
     // Waiting for threads of this process only, the counter is enough; a watch would wake
-    // every waiting thread at every mark of any of them.
-    if (pause.folders && pause.others && !this.#tried) {
+    // every waiting thread at every mark of any of them. A short wait needs none either:
+    // the watch begins once the looks have backed off to their longest pause.
+    if (pause.folders && pause.others && pause.ms >= MAX_DELAY_MS && !this.#tried) {
       this.#tried = true;
       this.#watch = FolderWatch.start(pause.folders);
       // A change between the last look and the watch's start would go unseen: look again first.
