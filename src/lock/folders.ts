@@ -77,9 +77,8 @@ export function lockDirsFor(canonicalPath: string, lockDir: string | undefined, 
     const primary = lockDir ? join(lockDir, hashedName(canonicalPath)) : join(dirname(canonicalPath), besideName(canonicalPath));
     const fallback = lockDir ? undefined : join(FALLBACK_ROOT, hashedName(canonicalPath));
     const ofPath = fallback ? [primary, fallback] : [primary];
-    dirs = byInode
-      ? { primary: join(lockDir ?? FALLBACK_ROOT, byInode), fallback, all: [join(lockDir ?? FALLBACK_ROOT, byInode), ...ofPath] }
-      : { primary, fallback, all: ofPath };
+    const ofInode = byInode && join(lockDir ?? FALLBACK_ROOT, byInode);
+    dirs = ofInode ? { primary: ofInode, fallback, all: [ofInode, ...ofPath] } : { primary, fallback, all: ofPath };
     if (dirsCache.size >= 1000) dirsCache.clear(); // a bound for programs that touch many files
     dirsCache.set(key, dirs);
   }
@@ -110,6 +109,9 @@ function hashedName(canonicalPath: string): string {
 const FOLDER_MODE = 0o755; // everyone who may open the file may read who holds it
 const SHARED_FOLDER_MODE = 0o1777; // the fallback's: every user writes, none removes another's records (sticky)
 const RECORD_MODE = 0o644;
+
+/** What is in a lock folder's place is not a real folder (a symlink, a file...). */
+const notAFolder = (dir: string) => lockDirError(dir, "not a directory (a symlink or another file is in its place)");
 
 function lockDirError(dir: string, why: string, cause?: unknown): H5TSError {
   return new H5TSError("ENOLOCKDIR", `cannot use lock folder ${dir}: ${why}`, { cause });
@@ -148,8 +150,7 @@ function makeFolder(dir: string, mode: number): void {
       if (!lstatOrUndefined(dir)) throw e; // not someone else's folder in the way: a real failure
     }
   }
-  const st = lstatSync(dir);
-  if (!st.isDirectory()) throw lockDirError(dir, "not a directory (a symlink or another file is in its place)");
+  if (!lstatSync(dir).isDirectory()) throw notAFolder(dir);
 }
 
 function lstatOrUndefined(path: string) {
@@ -240,7 +241,7 @@ export function listRecords(dir: string, skip?: (name: string) => boolean, often
  */
 export function createRecord(dir: string, name: string): number {
   const st = lstatOrUndefined(dir); // none: the open below fails with ENOENT, and the caller makes the folder
-  if (st && !st.isDirectory()) throw lockDirError(dir, "not a directory (a symlink or another file is in its place)");
+  if (st && !st.isDirectory()) throw notAFolder(dir);
   const fd = openSync(join(dir, name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, RECORD_MODE);
   try {
     fchmodSync(fd, RECORD_MODE); // the umask must not hide it from other users

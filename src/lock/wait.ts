@@ -70,17 +70,12 @@ class WaitPolicy {
 const BLOCKING_WARN_MS = 1000;
 let blockingWarned = false;
 
-/** A pause the loop asks its driver for: up to `ms`, or until the wake counter moves from `seen` (or, where given, one of `folders` changes). */
+/** A pause the loop asks its driver for: up to `ms`, or until the wake counter moves from `seen`. */
 interface Pause {
   ms: number;
   seen: number;
-  folders?: readonly string[];
-  /** The name of the waiter's own record in them. */
-  own?: string;
-  /** A holder or waiter in the way is on another host: changes there are not seen by a watch. */
-  remote?: boolean;
-  /** A holder or waiter in the way is another process: only then is a watch worth its cost. */
-  others?: boolean;
+  /** A wait for other records (not for the gate): a change in the lock folders may end it. */
+  records?: boolean;
 }
 
 /**
@@ -92,21 +87,26 @@ class Sleeper {
   #watch: FolderWatch | undefined;
   #tried = false;
 
+  /** `attempt`: the request, as of its last look. */
+  constructor(readonly attempt: Attempt) {}
+
   sleep(pause: Pause): void {
+    const attempt = this.attempt;
     // Waiting for threads of this process only, the counter is enough; a watch would wake
     // every waiting thread at every mark of any of them. A short wait needs none either:
     // the watch begins once the looks have backed off to their longest pause.
-    if (pause.folders && pause.others && pause.ms >= MAX_DELAY_MS && !this.#tried) {
+    if (pause.records && pause.ms >= MAX_DELAY_MS && !this.#tried && attempt.blockedByOthers) {
       this.#tried = true;
-      this.#watch = FolderWatch.start(pause.folders);
+      this.#watch = FolderWatch.start(attempt.folders);
       // A change between the last look and the watch's start would go unseen: look again first.
       if (this.#watch) return;
     }
     const watch = this.#watch;
-    if (!pause.folders || !watch) return sleepUntilWoken(pause.seen, pause.ms);
+    if (!pause.records || !watch) return sleepUntilWoken(pause.seen, pause.ms);
     // Watching every folder, with nobody in the way on another host, it need not look
     // often: a change wakes it. (The timeout and signals keep their meaning.)
-    watch.sleep(pause.seen, watch.complete && !pause.remote ? Math.max(pause.ms, WATCHED_DELAY_MS) : pause.ms, pause.own);
+    const ms = watch.complete && !attempt.blockedFromAfar ? Math.max(pause.ms, WATCHED_DELAY_MS) : pause.ms;
+    watch.sleep(pause.seen, ms, attempt.recordName);
   }
 
   close(): void {
@@ -140,7 +140,7 @@ function* take(attempt: Attempt, gate: Gate | undefined, blocking: () => boolean
       held = attempt.step();
       if (held) break;
       policy.check(() => attempt.holders());
-      yield { ms: policy.nextDelay(attempt.standingBack), seen, folders: attempt.folders, own: attempt.recordName, remote: attempt.blockedFromAfar, others: attempt.blockedByOthers };
+      yield { ms: policy.nextDelay(attempt.standingBack), seen, records: true };
     }
     while (gate && !gate.tryPass()) {
       policy.check(() => gate.blockers());
@@ -233,7 +233,7 @@ export class Acquisition {
       if (first) {
         // A real wait: signals must keep their meaning while the thread is blocked (the
         // watch's ppoll is as interruptible as Atomics.wait).
-        const sleeper = new Sleeper();
+        const sleeper = new Sleeper(this.#attempt);
         try {
           signalsUnhandledDuring(() => {
             for (let pause: Pause | undefined = first; pause; pause = this.#next()) {

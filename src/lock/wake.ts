@@ -2,7 +2,7 @@
 // process's threads (shared-memory.ts) and wakes the threads sleeping on it; other
 // processes find out by polling.
 
-import { WAKE, sharedCells } from "../process/shared-memory.js";
+import { WAKE, bump, sharedCells } from "../process/shared-memory.js";
 
 /** Shares the counters with workers started from now on. */
 export function prepareWake(): void {
@@ -16,9 +16,7 @@ export function generation(): number {
 
 /** Something was let go: wake every thread of this process that sleeps on the counter. */
 export function wakeAll(): void {
-  const c = sharedCells();
-  Atomics.add(c, WAKE, 1);
-  Atomics.notify(c, WAKE);
+  bump(WAKE);
 }
 
 /** Sleeps up to `ms`, or until the counter moves from `seen`. */

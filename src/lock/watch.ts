@@ -82,9 +82,8 @@ export class FolderWatch {
       const ns = Math.round(left * 1e6);
       this.#timeout.writeBigInt64LE(BigInt(Math.floor(ns / 1e9)), 0);
       this.#timeout.writeBigInt64LE(BigInt(ns % 1e9), 8);
-      const ready = this.libc.ppoll(this.#pollfd, 1, this.#timeout, null);
-      if (ready < 0) return; // EINTR (a signal with a handler): look again
-      if (ready === 0) return;
+      // 0: the pause is over; -1 (EINTR, a signal with a handler): look again as well.
+      if (this.libc.ppoll(this.#pollfd, 1, this.#timeout, null) <= 0) return;
       if (this.#othersChanged(own)) {
         wakeAll(); // the process's other waiters may be waiting for the same change
         return;

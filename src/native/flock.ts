@@ -91,9 +91,6 @@ const EWOULDBLOCK = osc.errno.EWOULDBLOCK ?? osc.errno.EAGAIN;
 const EAGAIN = osc.errno.EAGAIN;
 const EINTR = osc.errno.EINTR;
 
-/** The thread's libc binding (process/libc.ts), for flock. */
-const loadBinding = loadLibc;
-
 let saidOff = false;
 
 /** HDF5's own switch, parsed exactly as H5F__parse_file_lock_env_var does. */
@@ -130,7 +127,7 @@ export function nativeLocking(options: NativeLockingOptions = {}): NativeLocking
   if (options.enabled === false) reason = "turned off by the nativeLock option";
   else if (ourEnvOff()) reason = `turned off by H5TS_NATIVE_LOCK=${process.env.H5TS_NATIVE_LOCK}`;
   else if (hdf5LockingEnv() === "off") reason = `turned off by HDF5_USE_FILE_LOCKING=${process.env.HDF5_USE_FILE_LOCKING}`;
-  else if (loadBinding() === null) reason = libcFailure();
+  else if (loadLibc() === null) reason = libcFailure();
   if (reason === undefined) return { enabled: true, backend: "koffi" };
   if (!saidOff) {
     saidOff = true;
@@ -150,7 +147,7 @@ function flockError(op: string, fd: number, errno: number): Error {
 }
 
 function requireBinding(): Libc {
-  const b = loadBinding();
+  const b = loadLibc();
   if (b === null) throw Object.assign(new Error(`native flock unavailable: ${libcFailure()}`), { code: "ENOTSUP" });
   return b;
 }

@@ -12,7 +12,6 @@ export interface Libc {
   flock(fd: number, op: number): number;
   inotify_init1(flags: number): number;
   inotify_add_watch(fd: number, path: string, mask: number): number;
-  inotify_rm_watch(fd: number, wd: number): number;
   /** `fds`: struct pollfd[]; `timeout`: struct timespec, or null for none. */
   ppoll(fds: Buffer, nfds: number, timeout: Buffer | null, sigmask: null): number;
   read(fd: number, buf: Buffer, count: number): number;
@@ -61,7 +60,6 @@ function bind(): Libc {
     flock,
     inotify_init1: optional("int inotify_init1(int flags)"),
     inotify_add_watch: optional("int inotify_add_watch(int fd, const char *path, uint32_t mask)"),
-    inotify_rm_watch: optional("int inotify_rm_watch(int fd, int wd)"),
     ppoll: optional("int ppoll(void *fds, unsigned long nfds, void *timeout, void *sigmask)"),
     read: optional("long read(int fd, void *buf, unsigned long count)"),
     close: optional("int close(int fd)"),

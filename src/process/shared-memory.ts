@@ -22,6 +22,13 @@ const SLOTS = 6;
 const KEY = "h5-threadsafe.shared.v2";
 let cells: Int32Array | undefined;
 
+/** Adds one to a counter and wakes every thread waiting on it. */
+export function bump(slot: number): void {
+  const c = sharedCells();
+  Atomics.add(c, slot, 1);
+  Atomics.notify(c, slot);
+}
+
 export function sharedCells(): Int32Array {
   if (cells) return cells;
   let sab = getEnvironmentData(KEY);

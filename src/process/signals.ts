@@ -10,7 +10,7 @@
 
 import { BroadcastChannel, isMainThread } from "node:worker_threads";
 import { onExit } from "signal-exit";
-import { CLOSED_THREADS, CLOSE_REQUESTS, OPEN_THREADS, WAKE, sharedCells } from "./shared-memory.js";
+import { CLOSED_THREADS, CLOSE_REQUESTS, OPEN_THREADS, WAKE, bump, sharedCells } from "./shared-memory.js";
 
 const CHANNEL = "h5-threadsafe.close-all.v1";
 const CLOSE_WAIT_MS = 3000;
@@ -39,15 +39,13 @@ export function onSignalClose(closeAll: (why: string) => void): void {
     // for a lock (answerCloseRequest), where the thread's event loop cannot run.
     let answered = Atomics.load(sharedCells(), CLOSE_REQUESTS);
     workerAnswer = (why) => {
-      const c = sharedCells();
-      const request = Atomics.load(c, CLOSE_REQUESTS);
+      const request = Atomics.load(sharedCells(), CLOSE_REQUESTS);
       if (request === answered) return;
       answered = request;
       try {
         closeAll(why);
       } finally {
-        Atomics.add(c, CLOSED_THREADS, 1);
-        Atomics.notify(c, CLOSED_THREADS);
+        bump(CLOSED_THREADS);
       }
     };
     const channel = new BroadcastChannel(CHANNEL);
@@ -95,9 +93,7 @@ function closeWorkers(): void {
   const channel = new BroadcastChannel(CHANNEL);
   channel.postMessage("signal");
   channel.close();
-  // Workers asleep in a wait for a lock look at the request when they wake.
-  Atomics.add(c, WAKE, 1);
-  Atomics.notify(c, WAKE);
+  bump(WAKE); // workers asleep in a wait for a lock look at the request when they wake
   const end = Date.now() + CLOSE_WAIT_MS;
   for (;;) {
     const closed = Atomics.load(c, CLOSED_THREADS);
