@@ -76,15 +76,24 @@ describe("correct on every path", function () {
     expect(s.order().slice(-3)).to.deep.equal(["A closing", "A closing", "B opened r"]);
   });
 
-  it("a synchronous open takes the place of its own thread's pending async open (no deadlock with a waiter behind it)", async function () {
-    this.timeout(30_000);
-    const file = s.file;
+  /**
+   * H holds a writer's lock; thread A's openFileAsync(r) waits for it, and process B's
+   * writer queues behind A. Returns them, with A's pending open and B's open under way.
+   */
+  async function asyncReaderWithWriterBehind(file: string) {
     const [h, a, b] = [await s.start("process", { name: "H" }), await s.start("thread", { name: "A" }), await s.start("process", { name: "B" })];
     const w = await h.do({ cmd: "open", file, mode: "a" });
     const { pending } = await a.do({ cmd: "openAsync", file, mode: "r" });
     await until(() => inspect(file).waiters.length === 1, 15_000, "A's async open to wait");
     const writing = b.do({ cmd: "open", file, mode: "a" });
     await until(() => inspect(file).waiters.length === 2, 15_000, "B to queue behind A");
+    return { h, a, w, pending, writing };
+  }
+
+  it("a synchronous open takes the place of its own thread's pending async open (no deadlock with a waiter behind it)", async function () {
+    this.timeout(30_000);
+    const file = s.file;
+    const { h, a, w, pending, writing } = await asyncReaderWithWriterBehind(file);
     const syncOpen = a.do({ cmd: "open", file, mode: "r" }); // blocks A's thread
     await until(() => inspect(file).waiters.length === 2 && s.order().length === 1, 15_000, "A's sync open to be waiting");
     await h.do({ cmd: "close", index: w.index });
@@ -102,12 +111,7 @@ describe("correct on every path", function () {
   it("a synchronous open needing more than its thread's pending async open keeps that request's place in line", async function () {
     this.timeout(30_000);
     const file = s.file;
-    const [h, a, b] = [await s.start("process", { name: "H" }), await s.start("thread", { name: "A" }), await s.start("process", { name: "B" })];
-    const w = await h.do({ cmd: "open", file, mode: "a" });
-    const { pending } = await a.do({ cmd: "openAsync", file, mode: "r" });
-    await until(() => inspect(file).waiters.length === 1, 15_000, "A's async open to wait");
-    const bWriting = b.do({ cmd: "open", file, mode: "a" });
-    await until(() => inspect(file).waiters.length === 2, 15_000, "B to queue behind A");
+    const { h, a, w, pending, writing: bWriting } = await asyncReaderWithWriterBehind(file);
     // A's sync open wants a writer's lock: it takes the async request's place, ahead of B.
     const aWriting = a.do({ cmd: "open", file, mode: "a" });
     await until(() => inspect(file).waiters.some((x) => x.lock === "exclusive" && x.threadId !== 0), 15_000, "A's sync open to be waiting for an exclusive lock");
