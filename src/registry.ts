@@ -379,6 +379,16 @@ export class OpenFiles implements FileRegistry {
     }
   }
 
+  /**
+   * The data file's flock that HDF5 may be given the descriptor of (h5wasm/handover.ts)
+   * for the open of `share`: only for an open that makes HDF5's file object.
+   */
+  lendable(share: Share): NativeFileLock | undefined {
+    const file = this.#files.get(share.path);
+    if (!file?.shares.has(share) || file.hdf5 || !file.native?.held || file.native.handedOver) return undefined;
+    return file.native;
+  }
+
   get(fileId: bigint): Share | undefined {
     return this.#byId.get(fileId);
   }

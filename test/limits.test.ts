@@ -182,8 +182,10 @@ describe("no new limits", function () {
     for (let i = 0; i < count; i++) copyFileSync(s.file, join(s.dir, `h${i}.h5`));
     const bare = probe("bare", ["hold", s.dir, String(count)], { ulimit: 256 });
     const patched = probe("patched", ["hold", s.dir, String(count)], { ulimit: 256 });
-    // The counts, for the record (the README: up to two descriptors per open file beside h5wasm's own).
+    // HDF5 is given the flock's descriptor, and only a few held records keep one: at most
+    // 10 % fewer files than bare h5wasm (the README: descriptors per open file).
     this.test!.title += ` (held: bare ${bare.held}, patched ${patched.held})`;
+    expect(patched.held).to.be.at.least(Math.floor(0.9 * (bare.held as number)));
     expect(bare.failure).to.equal("file_id -1");
     expect(patched.failure).to.equal(bare.failure);
     expect(bare.held).to.be.within(1, count - 1);

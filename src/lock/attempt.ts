@@ -113,7 +113,7 @@ export class Attempt {
     if (!idle) return undefined;
     let v: Look | undefined;
     try {
-      mark(idle.fd, this.mode);
+      mark(idle, this.mode);
       v = this.#look(idle, this.mode);
     } finally {
       if (v?.action !== "take" || v.ownGone) {
@@ -232,7 +232,7 @@ export class Attempt {
   }
 
   #show(state: RecordState): void {
-    mark(this.#record!.fd, state);
+    mark(this.#record!, state);
     this.#shows = state;
   }
 
@@ -262,9 +262,9 @@ export class Attempt {
       try {
         const fd = createRecord(dir, name);
         try {
-          mark(fd, "deferring"); // its first byte: where the disk is full, this is what fails
+          mark({ dir, name, fd }, "deferring"); // its first byte: where the disk is full, this is what fails
         } catch (e) {
-          closeRecord(fd);
+          closeRecord({ dir, name, fd });
           removeRecord(dir, name);
           removeIfEmpty(dir); // a folder made just now stays empty otherwise
           throw e;

@@ -252,13 +252,61 @@ export function createRecord(dir: string, name: string): number {
   return fd;
 }
 
-/** Writes where a record of this thread stands, through its open descriptor. */
-export function mark(fd: number, state: RecordState): void {
-  writeSync(fd, STATE_BYTES[state], 0, 1, 0);
+/**
+ * A record of this thread's own. Its descriptor is kept open while it may be (a mark is
+ * then one write); a thread holding many files lets the descriptors of most of them go
+ * (letDescriptorGo), and their records are then written through their path, checked to
+ * still name the file this thread made (its device and inode).
+ */
+export interface RecordFile {
+  dir: string;
+  name: string;
+  fd: number | undefined;
+  dev?: number;
+  ino?: number;
 }
 
-export function closeRecord(fd: number): void {
+/** Writes where a record of this thread stands. */
+export function mark(r: RecordFile, state: RecordState): void {
+  if (r.fd !== undefined) {
+    writeSync(r.fd, STATE_BYTES[state], 0, 1, 0);
+    return;
+  }
+  const fd = openSync(join(r.dir, r.name), constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (st.ino !== r.ino || st.dev !== r.dev) throw Object.assign(new Error(`${r.name} was replaced`), { code: "ENOENT" });
+    writeSync(fd, STATE_BYTES[state], 0, 1, 0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Closes the record's descriptor, keeping what its path must name (see RecordFile). */
+export function letDescriptorGo(r: RecordFile): void {
+  if (r.fd === undefined) return;
+  const fd = r.fd;
+  try {
+    const st = fstatSync(fd);
+    r.dev = st.dev;
+    r.ino = st.ino;
+  } catch {
+    return; // kept: without its identity it could not be written safely
+  }
+  r.fd = undefined;
   closeSync(fd);
+}
+
+/** Closes the record's descriptor, if it has one; never throws. */
+export function closeRecord(r: RecordFile): void {
+  if (r.fd === undefined) return;
+  const fd = r.fd;
+  r.fd = undefined;
+  try {
+    closeSync(fd);
+  } catch {
+    // Closed already: nothing to give back. (Never thrown into a timer or an exit hook.)
+  }
 }
 
 const stateBuffer = Buffer.alloc(2);
@@ -300,13 +348,13 @@ export function readRecordFile(r: LockRecord): { state: RecordState; uid: number
  * own), only while its path still names that file: a folder swapped since for a symlink
  * (or another folder) holding a file of the same name loses nothing through it.
  */
-export function removeRecord(dir: string, name: string, fd?: number): boolean {
+export function removeRecord(dir: string, name: string, own?: RecordFile): boolean {
   const path = join(dir, name);
   try {
-    if (fd !== undefined) {
-      const own = fstatSync(fd);
+    if (own) {
+      const made = own.fd !== undefined ? fstatSync(own.fd) : own;
       const there = lstatSync(path);
-      if (own.ino !== there.ino || own.dev !== there.dev) return false;
+      if (made.ino !== there.ino || made.dev !== there.dev) return false;
     }
     unlinkSync(path);
     return true;

@@ -3,7 +3,7 @@
 
 import { debug } from "../debug.js";
 import { aLock } from "../errors.js";
-import { mark, touchRecord } from "./folders.js";
+import { letDescriptorGo, mark, touchRecord } from "./folders.js";
 import { discard, putIdle, type OwnRecord } from "./idle.js";
 import { relaxes, type LockMode } from "./modes.js";
 import { wakeAll } from "./wake.js";
@@ -27,16 +27,27 @@ function beat(): void {
   }
 }
 
+// Held records whose descriptor this thread keeps open (a mark is one write): a few. The
+// others are written through their path (folders.ts), so that a thread holding hundreds of
+// files spends one descriptor on each, HDF5's, as bare h5wasm does.
+const MAX_HELD_DESCRIPTORS = 8;
+let heldDescriptors = 0;
+
 export class HeldLock {
   readonly path: string;
   readonly #record: OwnRecord;
   #mode: LockMode;
   #released = false;
+  #counted = false;
 
   constructor(path: string, record: OwnRecord, remoteStaleMs: number) {
     this.path = path;
     this.#record = record;
     this.#mode = record.mode;
+    if (record.fd !== undefined) {
+      if (heldDescriptors < MAX_HELD_DESCRIPTORS) this.#counted = ++heldDescriptors > 0;
+      else letDescriptorGo(record);
+    }
     keepFresh(record, remoteStaleMs);
   }
 
@@ -53,7 +64,7 @@ export class HeldLock {
   relaxTo(mode: LockMode): void {
     if (this.#released || mode === this.#mode) return;
     if (!relaxes(this.#mode, mode)) throw new Error(`cannot change ${aLock(this.#mode)} to ${mode} without waiting`);
-    mark(this.#record.fd, mode);
+    mark(this.#record, mode);
     debug("relax %s %s -> %s", this.path, this.#mode, mode);
     this.#mode = mode;
     wakeAll();
@@ -67,6 +78,7 @@ export class HeldLock {
   release(now = false): void {
     if (this.#released) return;
     this.#released = true;
+    if (this.#counted) heldDescriptors--;
     fresh.delete(this.#record);
     if (now) discard(this.#record);
     else putIdle(this.path, this.#record);

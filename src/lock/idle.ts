@@ -5,20 +5,18 @@
 // mkdir costs more than HDF5's whole open+close on an ext4 disk). An idle record reads as
 // "free" to everyone else; a dead thread's is reaped by whoever meets it.
 
-import { closeRecord, mark, removeIfEmpty, removeRecord } from "./folders.js";
+import { closeRecord, mark, removeIfEmpty, removeRecord, type RecordFile } from "./folders.js";
 import { Keep } from "./keep.js";
 import type { LockMode } from "./modes.js";
 import type { LockRecord } from "./record.js";
 
-/** A record of this thread's own, with its open descriptor: marks are one write. */
-export interface OwnRecord extends LockRecord {
-  fd: number;
-}
+/** A record of this thread's own (folders.ts's RecordFile: its descriptor, while kept). */
+export interface OwnRecord extends LockRecord, RecordFile {}
 
 /**
  * How long a released record is kept: long enough for one request per event-loop turn of
  * a busy server, short enough that a lock folder does not outlive its users for long.
- * At most 32 per thread: each keeps a descriptor.
+ * At most 32 per thread: each may keep a descriptor.
  */
 export const IDLE_MS = 250;
 const idle = new Keep<OwnRecord>({ max: 32, keepMs: IDLE_MS }, (r) => discard(r));
@@ -33,7 +31,7 @@ export function takeIdle(path: string, mode: LockMode): OwnRecord | undefined {
 /** Marks a record free and keeps it for reuse. */
 export function putIdle(path: string, record: OwnRecord): void {
   try {
-    mark(record.fd, "free");
+    mark(record, "free");
   } catch {
     discard(record); // a record that cannot say "free" must not stay
     return;
@@ -43,12 +41,8 @@ export function putIdle(path: string, record: OwnRecord): void {
 
 /** Removes a record of this thread for good, and its folder if that was the last record. */
 export function discard(record: OwnRecord, removeFolder = true): void {
-  removeRecord(record.dir, record.name, record.fd); // only the record it made, never through a swapped folder
-  try {
-    closeRecord(record.fd);
-  } catch {
-    // Closed already: nothing to give back. (Never thrown into a timer or an exit hook.)
-  }
+  removeRecord(record.dir, record.name, record); // only the record it made, never through a swapped folder
+  closeRecord(record);
   if (removeFolder) removeIfEmpty(record.dir);
 }
 

@@ -45,7 +45,7 @@ export function dataFileGate(path: string, mode: LockMode, create: boolean, id: 
   // Turned off since the descriptor was kept: it must not be used (NativeFileLock.open says why).
   let lock = id && nativeLocking().enabled ? takeIdle(path, kind, id) : undefined;
   if (!lock) {
-    const opened = NativeFileLock.open(path, kind, { create });
+    const opened = NativeFileLock.open(path, kind, { create, writable: kind === "exclusive" });
     if (!opened.lock) {
       if (debug.enabled) debug("no native lock on %s: %s", path, opened.reason);
       return undefined;
@@ -71,6 +71,7 @@ export function releaseDataFileLock(lock: NativeFileLock | undefined): void {
   if (!lock) return;
   try {
     if (lock.created) throw new Error("made for a w open: not kept");
+    if (lock.handedOver) throw new Error("HDF5's now: it closes it");
     lock.unlock("shared");
   } catch {
     lock.close();
@@ -86,6 +87,8 @@ function takeIdle(path: string, kind: FlockKind, now: FileIdentity): NativeFileL
   try {
     // Removed and made again meanwhile: the descriptor would lock the old file.
     if (now.ino !== lock.ino || now.dev !== lock.dev) throw new Error("replaced");
+    // A reader's descriptor cannot be lent to a writer's open (h5wasm/handover.ts).
+    if (kind === "exclusive" && !lock.writable) throw new Error("read only");
     lock.unlock(kind);
     return lock;
   } catch {
