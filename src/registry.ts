@@ -338,7 +338,7 @@ export class OpenFiles implements FileRegistry {
       this.#files.delete(share.path);
       const never = failed && !file.hdf5; // no handle was ever opened: leave nothing
       if (never && file.native?.created) removeEmptyFile(share.path); // made only to be locked before `w`
-      releaseDataFileLock(file.native); // the data file's flock first: the record lock is what Node waiters watch
+      releaseDataFileLock(file.native, !never); // the data file's flock first: the record lock is what Node waiters watch
       file.lock.release(never);
     } else this.#follow(file);
   }

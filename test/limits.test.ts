@@ -194,6 +194,30 @@ describe("no new limits", function () {
     expect(patched.warnings).to.include("H5TS_UNLOCKED");
   });
 
+  it("holding 20 files: 8 records keep a descriptor, the others are marked through their path, when held and when let go", function () {
+    for (let i = 0; i < 20; i++) copyFileSync(s.file, join(s.dir, `h${i}.h5`));
+    const p = probe("patched", ["records", s.dir, "20"]);
+    expect(p.held).to.deep.equal(Array(20).fill("x"));
+    expect(p.descriptors).to.equal(8);
+    expect(p.released).to.deep.equal(Array(20).fill("0")); // free, kept idle for the next open
+  });
+
+  it("one descriptor per open file, as bare h5wasm: HDF5 is given the one holding the data file's flock", function () {
+    const junk = join(s.dir, "junk.h5");
+    writeFileSync(junk, "not HDF5");
+    const bare = probe("bare", ["descriptors", s.file, junk]).seen as Record<string, Record<string, unknown>>;
+    const patched = probe("patched", ["descriptors", s.file, junk]).seen as Record<string, Record<string, unknown>>;
+    const kind = { r: "READ", a: "WRITE", w: "WRITE", Sr: "READ" } as Record<string, string>;
+    for (const mode of ["r", "a", "w", "Sr"]) {
+      const keys = mode === "w" ? 0 : 1; // w truncates (the fixture's file holds one dataset; w writes one back)
+      expect(bare[mode], `bare ${mode}`).to.deep.equal({ id: true, descriptors: 1, flocks: [], keys, after: { descriptors: 0, flocks: [] } });
+      expect(patched[mode], `patched ${mode}`).to.deep.equal({ id: true, descriptors: 1, flocks: [kind[mode]], keys, after: { descriptors: 0, flocks: [] } });
+    }
+    // HDF5 gives the descriptor back when its open fails: it is closed with the lock, nothing left.
+    expect(bare.junk).to.deep.equal({ id: false, descriptors: 0, flocks: [] });
+    expect(patched.junk).to.deep.equal({ id: false, descriptors: 0, flocks: [] });
+  });
+
   describe("H5TS_REMOTE_STALE_MS", function () {
     const heartbeat = (value: string) => probe("patched", ["heartbeat", s.file], { env: { H5TS_REMOTE_STALE_MS: value } });
     const badEnv = (p: Probe) => p.stderr.match(/\[H5TS_BAD_ENV\]/g)?.length ?? 0;

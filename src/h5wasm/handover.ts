@@ -70,7 +70,8 @@ export function openHandingOver<T>(FS: unknown, filename: string, lock: NativeFi
 
   FS.open = function (this: unknown, path: unknown) {
     const args = arguments as unknown as unknown[];
-    if (given || typeof path !== "string" || resolve(path) !== target) return fsOpen.apply(this, args);
+    // Emscripten opens the name as given, joined to the working folder if relative.
+    if (given || typeof path !== "string" || (path !== target && resolve(path) !== target)) return fsOpen.apply(this, args);
     let lent = false;
     const stream = replacing(
       "openSync",

@@ -8,6 +8,8 @@ export interface FileIdentity {
   dev: number;
   ino: number;
   nlink: number;
+  /** A regular file (not a folder, FIFO, device...). */
+  regular: boolean;
 }
 
 /** A path resolved for locking: the canonical path, and the file's identity where it exists. */
@@ -39,7 +41,7 @@ export function resolvePath(path: string): ResolvedPath {
     st = undefined; // ENOTDIR, EACCES, ELOOP...: as a missing file
   }
   if (!st) return { path: missingPath(path) };
-  const id = { dev: st.dev, ino: st.ino, nlink: st.nlink };
+  const id = { dev: st.dev, ino: st.ino, nlink: st.nlink, regular: st.isFile() };
   const key = isAbsolute(path) ? path : `${process.cwd()}\0${path}`;
   const now = performance.now();
   const hit = known.get(key);

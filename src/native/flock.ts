@@ -359,7 +359,12 @@ export class NativeFileLock {
   static open(
     path: string,
     kind: FlockKind,
-    options: NativeLockingOptions & { create?: boolean; writable?: boolean } = {},
+    options: NativeLockingOptions & {
+      create?: boolean;
+      writable?: boolean;
+      /** What a stat of `path` made just now found there: a regular file needs no fstat of the descriptor. */
+      found?: { dev: number; ino: number; regular: boolean };
+    } = {},
   ): { lock: NativeFileLock; reason?: undefined } | { lock?: undefined; reason: string } {
     const state = nativeLocking(options);
     if (!state.enabled) return { reason: state.reason ?? "off" };
@@ -391,6 +396,10 @@ export class NativeFileLock {
           return { reason: `cannot open ${path} for locking: ${(err3 as NodeJS.ErrnoException).code ?? err3}` };
         }
       }
+    }
+    if (options.found?.regular && !created) {
+      const { dev, ino } = options.found;
+      return { lock: new NativeFileLock(fd, kind, path, created, dev, ino, (base & fsc.O_RDWR) !== 0) };
     }
     let st;
     try {

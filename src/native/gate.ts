@@ -43,9 +43,9 @@ export function dataFileGate(path: string, mode: LockMode, create: boolean, id: 
   const kind = flockKindOf(mode);
   if (!kind) return undefined;
   // Turned off since the descriptor was kept: it must not be used (NativeFileLock.open says why).
-  let lock = id && nativeLocking().enabled ? takeIdle(path, kind, id) : undefined;
+  let lock = id && idle.size > 0 && nativeLocking().enabled ? takeIdle(path, kind, id) : undefined;
   if (!lock) {
-    const opened = NativeFileLock.open(path, kind, { create, writable: kind === "exclusive" });
+    const opened = NativeFileLock.open(path, kind, { create, writable: kind === "exclusive", found: id });
     if (!opened.lock) {
       if (debug.enabled) debug("no native lock on %s: %s", path, opened.reason);
       return undefined;
@@ -66,12 +66,18 @@ export function dataFileGate(path: string, mode: LockMode, create: boolean, id: 
 // stat and a close. One per file, 32 at most per thread.
 const idle = new Keep<NativeFileLock>({ max: 32, keepMs: IDLE_MS }, (lock) => lock.close());
 
-/** Lets go of the data file's flock with its lock; the descriptor is kept a moment for reuse. */
-export function releaseDataFileLock(lock: NativeFileLock | undefined): void {
+/**
+ * Lets go of the data file's flock with its lock; the descriptor is kept a moment for
+ * reuse, unless `keep` is false (an open that failed leaves nothing behind).
+ */
+export function releaseDataFileLock(lock: NativeFileLock | undefined, keep = true): void {
   if (!lock) return;
+  // Made for a w open, or HDF5's now (it closes it): not kept.
+  if (!keep || lock.created || lock.handedOver) {
+    lock.close();
+    return;
+  }
   try {
-    if (lock.created) throw new Error("made for a w open: not kept");
-    if (lock.handedOver) throw new Error("HDF5's now: it closes it");
     lock.unlock("shared");
   } catch {
     lock.close();
