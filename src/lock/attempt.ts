@@ -113,7 +113,13 @@ export class Attempt {
     if (!idle) return undefined;
     let v: Look | undefined;
     try {
-      mark(idle, this.mode);
+      try {
+        mark(idle, this.mode);
+      } catch {
+        // Gone or replaced meanwhile (one written through its path, held-lock.ts), or the
+        // disk refused: not reused (discarded below); the open makes a record anew.
+        return undefined;
+      }
       v = this.#look(idle, this.mode);
     } finally {
       if (v?.action !== "take" || v.ownGone) {
