@@ -84,6 +84,41 @@ describe("every worker covered", function () {
   });
 });
 
+describe("a worker that imports h5wasm and then this package itself, dynamically", function () {
+  it("is covered: the patch is applied at h5wasm's first open (require() cannot take the package while that import loads it)", function () {
+    // The worker's import of the package is still loading when h5wasm's runtime starts: the
+    // preload's synchronous require() of the patch fails then (without the deferral: the
+    // worker ran unlocked, with H5TS_UNCOVERED "request for 'node:worker_threads' is not in cache").
+    const tmp = tempDir();
+    try {
+      const file = join(tmp.dir, "d.h5");
+      const worker = join(tmp.dir, "dynamic-worker.mjs");
+      const INDEX = fileURLToPath(new URL("../src/index.js", import.meta.url));
+      writeFileSync(
+        worker,
+        [
+          `import { parentPort } from "node:worker_threads";`,
+          `import { existsSync } from "node:fs";`,
+          `const h5wasm = (await import(${JSON.stringify(import.meta.resolve("h5wasm/node"))})).default;`,
+          `await import(${JSON.stringify(INDEX)});`,
+          `await h5wasm.ready;`,
+          `const f = new h5wasm.File(${JSON.stringify(file)}, "w");`,
+          `parentPort.postMessage(existsSync(${JSON.stringify(join(tmp.dir, ".d.h5.h5ts"))}));`,
+          `f.close();`,
+        ].join("\n"),
+      );
+      const app = join(tmp.dir, "dynamic-app.mjs");
+      writeFileSync(app, `import ${JSON.stringify(REGISTER)};\nimport { Worker } from "node:worker_threads";\nnew Worker(${JSON.stringify(worker)}).on("message", (locked) => console.log(JSON.stringify({ locked })));\n`);
+      const r = spawnSync(process.execPath, [app], { encoding: "utf8", timeout: 60_000 });
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stderr.split("\n").filter((l) => l.includes("H5TS_UNCOVERED"))).to.deep.equal([]);
+      expect(JSON.parse(r.stdout.trim().split("\n").pop()!)).to.deep.equal({ locked: true });
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
+
 describe("terminating a worker while koffi loads in it", function () {
   it("never aborts the process: terminate() of a worker started by a patched thread waits for the load (~10 ms)", function () {
     // Without the wait, koffi's load in a thread being terminated is a fatal error (SIGABRT,

@@ -26,16 +26,59 @@ function removeTrap(): void {
   if (desc?.get && (desc.get as { [TRAP]?: true })[TRAP]) delete proto[NAME];
 }
 
+/** require() of our ES modules (Node >= 20.19), synchronously, and the patch of `module`. */
+function patchNow(module: Record<string, unknown>): void {
+  const { patchLoaded } = createRequire(import.meta.url)("../h5wasm/lazy-patch.js") as typeof import("../h5wasm/lazy-patch.js");
+  patchLoaded(module);
+}
+
+function uncovered(e: unknown): void {
+  // Never break h5wasm's start or an open: the thread runs unprotected, and says so.
+  process.emitWarning(`h5wasm was loaded in this thread without the lock: ${String((e as Error)?.message ?? e)}`, {
+    type: "H5ThreadsafeWarning",
+    code: "H5TS_UNCOVERED",
+  });
+}
+
+// The module's functions that the patch wraps (patch.ts); an open comes first.
+const WRAPPED = ["open", "close_file", "H5Fstart_swmr_write"] as const;
+
 function install(module: Record<string, unknown>): void {
   try {
-    // require() of our ES modules (Node >= 20.19): it must happen now, synchronously.
-    const { patchLoaded } = createRequire(import.meta.url)("../h5wasm/lazy-patch.js") as typeof import("../h5wasm/lazy-patch.js");
-    patchLoaded(module);
-  } catch (e) {
-    // Never break h5wasm's start: the thread runs unprotected, and says so.
-    process.emitWarning(`h5wasm was loaded in this thread without the lock: ${String((e as Error)?.message ?? e)}`, {
-      type: "H5ThreadsafeWarning",
-      code: "H5TS_UNCOVERED",
+    patchNow(module);
+  } catch {
+    // The package's modules are being loaded at this moment by an import of the thread's
+    // own (`await import("h5wasm/node")`, then `await import("h5-threadsafe")`): require()
+    // cannot take a module in the middle of its loading. Patch at the module's first use
+    // instead, which comes after that import has finished.
+    patchAtFirstUse(module);
+  }
+}
+
+function patchAtFirstUse(module: Record<string, unknown>): void {
+  const originals = WRAPPED.map((name) => [name, Object.getOwnPropertyDescriptor(module, name)] as const);
+  let done = false;
+  const first = () => {
+    if (done) return;
+    done = true;
+    for (const [name, desc] of originals) if (desc) Object.defineProperty(module, name, desc);
+    try {
+      // Not through lazy-patch.js: the failed require() left that module half loaded for
+      // good ("not yet fully loaded"); the thread's own import has loaded patch.js by now.
+      const { patch } = createRequire(import.meta.url)("../patch.js") as typeof import("../patch.js");
+      void patch(module as never);
+    } catch (e) {
+      uncovered(e);
+    }
+  };
+  for (const [name, desc] of originals) {
+    if (typeof desc?.value !== "function") continue;
+    Object.defineProperty(module, name, {
+      ...desc,
+      value: function (this: unknown, ...args: unknown[]) {
+        first();
+        return (module[name] as (...a: unknown[]) => unknown).apply(this, args); // the patched one now
+      },
     });
   }
 }
