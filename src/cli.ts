@@ -15,8 +15,9 @@ Commands:
   status <file...>   list the holders and waiters of each file's lock
                      (mode, pid, thread, host, since, alive or gone), and native
                      programs holding the file's flock (h5py, h5dump, ...)
-  clear <file...>    remove the records of holders and waiters that are gone;
-                     refuses while live ones hold the file, unless --force
+  clear <file...>    remove the records of holders and waiters that are gone (and
+                     folders left half made by a killed process); refuses while
+                     live ones hold the file, unless --force
   run <file[:mode]...> -- <command> [args...]
                      wait for each file's lock in its mode (default a), from Node
                      holders and native programs, then run the command while Node

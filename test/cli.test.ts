@@ -3,7 +3,7 @@
 
 import { expect } from "chai";
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -41,6 +41,23 @@ describe("the h5-threadsafe command", function () {
     r = cli("status", file);
     expect(r.status).to.equal(3);
     expect(r.stdout).to.include("2 holder(s), 1 waiter(s)").and.include(`swmr-read by pid ${p.pid}`).and.include("waiter exclusive");
+  });
+
+  it("clear removes the empty folders that a process killed while making a lock folder left, once a minute old", function () {
+    // makeFolder makes a lock folder under a temporary name and renames it into place: a
+    // SIGKILL in between leaves the temporary one (empty) beside the file.
+    const dir = join(file, "..");
+    const old = join(dir, ".held.h5.h5ts.4242-0-0123abcd.tmp");
+    const short = join(dir, ".h5ts.4242-3-89abcdef.tmp"); // the short name of a long file's folder
+    const young = join(dir, ".held.h5.h5ts.4243-0-feedbeef.tmp");
+    const notOurs = join(dir, ".held.h5.h5ts.4244-0-00000000.tmp");
+    for (const d of [old, short, young, notOurs]) mkdirSync(d);
+    writeFileSync(join(notOurs, "something"), "kept"); // not empty: never ours to remove
+    const aMinuteAgo = new Date(Date.now() - 61_000);
+    for (const d of [old, short, notOurs]) utimesSync(d, aMinuteAgo, aMinuteAgo);
+    const r = cli("clear", file);
+    expect(r.status, r.stderr).to.equal(0);
+    expect([old, short, young, notOurs].map((d) => existsSync(d))).to.deep.equal([false, false, true, true]);
   });
 
   it("clear removes holders that are gone, refuses live ones, and --force removes them too", async function () {

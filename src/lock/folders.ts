@@ -197,6 +197,39 @@ export function makeFallbackRoot(): void {
   }
 }
 
+// The name a folder is made under before it is renamed into place (makeFolder): a process
+// killed in between leaves it, empty.
+const TEMPORARY = /\.\d+-\d+-[0-9a-f]{8}\.tmp$/;
+
+/**
+ * Removes the temporary folders that a making of `dir` left behind (its creator killed
+ * between mkdir and rename), once older than `minAgeMs`: a young one may still be on its
+ * way into place. Only empty real folders go (rmdir); returns how many.
+ */
+export function removeLeftTemporaries(dir: string, minAgeMs = 60_000): number {
+  const parent = dirname(dir);
+  const prefixes = [`${basename(dir)}.`, ".h5ts."];
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return 0;
+  }
+  let n = 0;
+  for (const name of names) {
+    if (!TEMPORARY.test(name) || !prefixes.some((p) => name.startsWith(p))) continue;
+    try {
+      const st = lstatSync(join(parent, name));
+      if (!st.isDirectory() || Date.now() - st.mtimeMs < minAgeMs) continue;
+      rmdirSync(join(parent, name));
+      n++;
+    } catch {
+      // Not empty, not ours to remove, or gone: left as it is.
+    }
+  }
+  return n;
+}
+
 /** Removes a lock folder now if it is empty (others hold or wait: then it stays). */
 export function removeIfEmpty(dir: string): void {
   try {

@@ -3,7 +3,7 @@
 
 import type { HolderInfo } from "../errors.js";
 import { nativeHolders } from "../native/flock.js";
-import { listRecords, lockDirsFor, readState, removeIfEmpty, removeRecord } from "./folders.js";
+import { listRecords, lockDirsFor, readState, removeIfEmpty, removeLeftTemporaries, removeRecord } from "./folders.js";
 import { identity, isAlive } from "./liveness.js";
 import { lockOptions, type LockOptions } from "./options.js";
 import { resolvePath } from "./path.js";
@@ -62,6 +62,9 @@ export function clearGone(path: string, options?: Partial<LockOptions>, alsoLive
     if (alive && (!alsoLive || readState(r) === "free")) continue;
     if (removeRecord(r.dir, r.name)) n++;
   }
-  for (const d of dirs) removeIfEmpty(d);
+  for (const d of dirs) {
+    removeIfEmpty(d);
+    removeLeftTemporaries(d); // folders half made by a process killed while making them
+  }
   return n;
 }
