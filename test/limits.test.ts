@@ -202,6 +202,11 @@ describe("no new limits", function () {
     expect(p.released).to.deep.equal(Array(20).fill("0")); // free, kept idle for the next open
   });
 
+  it("the flock stays while opens are on their way after HDF5 closed the descriptor it was given", function () {
+    const p = probe("patched", ["renew", s.file]);
+    expect({ held: p.held, between: p.between, after: p.after, closed: p.closed }).to.deep.equal({ held: ["READ"], between: ["READ"], after: ["READ"], closed: [] });
+  });
+
   it("one descriptor per open file, as bare h5wasm: HDF5 is given the one holding the data file's flock", function () {
     const junk = join(s.dir, "junk.h5");
     writeFileSync(junk, "not HDF5");

@@ -105,8 +105,9 @@ function takeIdle(path: string, kind: FlockKind, now: FileIdentity): NativeFileL
 
 /**
  * The flock of a file that HDF5 created just now (it did not exist when the record lock was
- * taken). One try: a native program that opened the new file in between keeps it, and
- * this handle goes on without the native lock (said with NODE_DEBUG).
+ * taken), or taken again once HDF5 closed the descriptor that held it (registry.ts). One
+ * try: a native program that opened the file in between keeps it, and the thread goes on
+ * without the native lock (said with NODE_DEBUG).
  */
 export function lockCreated(path: string, mode: LockMode): NativeFileLock | undefined {
   const gate = dataFileGate(path, mode, false, undefined);
