@@ -21,7 +21,7 @@
 // "open for write" by a dead writer. The crash file has no such protection.
 
 import { workerData } from "node:worker_threads";
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync, readlinkSync, writeSync } from "node:fs";
 import type { Dataset, File as H5File } from "h5wasm/node";
 import {
   CTL_HOST_FREEZE,
@@ -52,10 +52,19 @@ const api = await import("../../src/index.js");
 const { threadId } = await import("node:worker_threads");
 
 const fd = openSync(cfg.logPath, "a");
+/** This thread's OS thread id (for the thread dump of a stuck run, run.ts). */
+function osThread(): number | undefined {
+  try {
+    return Number(readlinkSync("/proc/thread-self").split("/").pop());
+  } catch {
+    return undefined;
+  }
+}
+
 function log(e: Record<string, unknown>, t = nowUs()): void {
   writeSync(fd, JSON.stringify({ t, ...e }) + "\n");
 }
-log({ k: "start", actor: cfg.id, pid: process.pid, threadId, seed: cfg.seed });
+log({ k: "start", actor: cfg.id, pid: process.pid, threadId, tid: osThread(), seed: cfg.seed });
 
 // HDF5's open, as it happens: wrapped outside the patch's wrapper (which takes the lock
 // around the original), so the line is written right after HDF5 opened, before any other

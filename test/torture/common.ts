@@ -129,7 +129,7 @@ export const ctlSize = (workers: number) => 1 + 2 * workers;
  * handle's file id, so that the oracle can put the open where HDF5 did it.
  */
 export type LogEvent =
-  | { t: number; k: "start"; actor: string; pid: number; threadId: number; seed: number }
+  | { t: number; k: "start"; actor: string; pid: number; threadId: number; tid?: number; seed: number }
   | { t: number; k: "open"; h: number; task: number; f: FileKey; m: H5Mode; via: Via; sc: Scenario; asked?: Via }
   | { t: number; k: "hdf5"; id: string }
   | { t: number; k: "opened"; h: number; id?: string }

@@ -16,7 +16,7 @@
 // kinds of things happen, not the same interleaving.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -374,7 +374,9 @@ export async function torture(options: Partial<TortureOptions> = {}): Promise<Re
       const others = [...live]
         .filter(([actor, a]) => !dead.has(actor) && !a.ended)
         .flatMap(([actor, a]) => [...a.pending].map(([h, p]) => `${actor} #${h} ${p.f} "${p.m}" via ${p.via} (${p.sc}) ${((now - p.t) / 1e6).toFixed(1)} s`));
-      violations.push({ kind: "stuck", message: `${stuck.join("\n")}\nall pending opens: ${others.join("; ")}\nlock records now: ${locks.join("; ")}` });
+      const threads = join(dir, "threads-when-stuck.txt");
+      writeFileSync(threads, threadsOf(running.map((h) => h.child.pid ?? 0)));
+      violations.push({ kind: "stuck", message: `${stuck.join("\n")}\nall pending opens: ${others.join("; ")}\nlock records now: ${locks.join("; ")}\nthe hosts' threads then (state, wait channel, system call): ${threads}` });
       aborted = true;
       abortedAt = nowUs();
       for (const h of running) h.child.kill("SIGKILL");
@@ -636,4 +638,43 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const report = await torture(o);
   process.stdout.write((o.json ? JSON.stringify(report, null, 1) : formatReport(report)) + "\n");
   process.exitCode = report.violations.length ? 1 : 0;
+}
+
+/**
+ * Every thread of the processes under `roots` (a host may run under setpriv/unshare): pid,
+ * tid, name, state, wait channel and system call (/proc/<tid>/syscall: its number and
+ * arguments, "running" when none), so that a stuck run shows what each thread was doing:
+ * futex (202, Atomics.wait), ppoll (271), epoll_wait (232, an idle event loop), or running.
+ */
+function threadsOf(roots: number[]): string {
+  const read = (p: string) => {
+    try {
+      return readFileSync(p, "utf8").trim();
+    } catch (e) {
+      return `? (${(e as NodeJS.ErrnoException).code})`;
+    }
+  };
+  const parent = new Map<number, number>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = read(`/proc/${name}/stat`);
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    parent.set(Number(name), ppid);
+  }
+  const under = (pid: number): boolean => roots.includes(pid) || (parent.has(pid) && pid > 1 && under(parent.get(pid)!));
+  const lines: string[] = [];
+  for (const pid of [...parent.keys()].filter(under)) {
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      const stat = read(`/proc/${pid}/task/${tid}/stat`);
+      const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+      lines.push([pid, tid, read(`/proc/${pid}/task/${tid}/comm`), state, read(`/proc/${pid}/task/${tid}/wchan`), read(`/proc/${pid}/task/${tid}/syscall`)].join("\t"));
+    }
+  }
+  return lines.join("\n") + "\n";
 }
