@@ -201,6 +201,12 @@ describe("no new limits", function () {
     expect(p.released).to.deep.equal(Array(20).fill("0")); // free, kept idle for the next open
   });
 
+  it("a record written through its path that someone removed meanwhile (clear --force): the next open makes a new one", function () {
+    for (let i = 0; i < 9; i++) copyFileSync(s.file, join(s.dir, `h${i}.h5`));
+    const p = probe("patched", ["spilled", s.dir]);
+    expect(p.reopened).to.equal("opened, keys data");
+  });
+
   it("the flock stays while an open is on its way after the thread's last handle of the file closed", function () {
     const p = probe("patched", ["renew", s.file]);
     expect({ held: p.held, between: p.between, after: p.after, closed: p.closed }).to.deep.equal({ held: ["READ"], between: ["READ"], after: ["READ"], closed: [] });
