@@ -65,7 +65,17 @@ export function nowMicros(): number {
 
 /** The part of a record's name that says who made it (after the mode letter and separator). */
 export function identityPart(id: Identity): string {
-  return [encodeURIComponent(id.host), id.boot, id.pidns, id.pid, id.pidStart, id.tid, id.tidStart, id.threadId, ""].join(SEP);
+  return processPart(id) + [id.tid, id.tidStart, id.threadId, ""].join(SEP);
+}
+
+/** The start of identityPart that names the process (any of its threads). */
+export function processPart(id: Identity): string {
+  return [encodeURIComponent(id.host), id.boot, id.pidns, id.pid, id.pidStart, ""].join(SEP);
+}
+
+/** Whether a record's name (anything, untrusted) names a thread of the process `part` (processPart). */
+export function madeByProcess(name: string, part: string): boolean {
+  return name.startsWith(part, 2);
 }
 
 /** A new record name for a request by `who` (its identityPart) for `mode`, begun at `since`. */

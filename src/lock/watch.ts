@@ -6,7 +6,12 @@
 
 import { loadLibc, type Libc } from "../process/libc.js";
 import { WAKE, WATCHERS, sharedCells } from "../process/shared-memory.js";
+import { identity } from "./liveness.js";
+import { madeByProcess, processPart } from "./record.js";
 import { wakeAll } from "./wake.js";
+
+let processName: string | undefined;
+const thisProcess = () => (processName ??= processPart(identity()));
 
 const IN_NONBLOCK = 0o4000;
 const IN_CLOEXEC = 0o2000000;
@@ -71,8 +76,11 @@ export class FolderWatch {
   }
 
   /**
-   * Sleeps up to `ms`, or until a watched folder changes (but for the waiter's own record,
-   * `own`, whose marks say nothing new to it), or at once if the process's wake counter has
+   * Sleeps up to `ms`, or until a watched folder changes (but for the records of this
+   * process's threads: the waiter's own, `own`, says nothing new to it, and the others
+   * bump the wake counter when they let go; their marks while they wait would otherwise
+   * wake every watcher of the process at each look of each, which kept three waiting
+   * threads busy at a core between them), or at once if the process's wake counter has
    * moved from `seen` (a release in this process since the last look).
    */
   sleep(seen: number, ms: number, own: string | undefined): void {
@@ -91,7 +99,7 @@ export class FolderWatch {
     }
   }
 
-  /** Reads the pending events: whether any is not about `own`. */
+  /** Reads the pending events: whether any is about a record that is not this process's (nor `own`). */
   #othersChanged(own: string | undefined): boolean {
     let others = false;
     for (;;) {
@@ -101,7 +109,7 @@ export class FolderWatch {
       for (let at = 0; at + 16 <= n; ) {
         const len = this.#events.readUInt32LE(at + 12);
         const name = this.#events.toString("latin1", at + 16, at + 16 + len).replace(/\0+$/, "");
-        if (name !== own) others = true;
+        if (name !== own && !madeByProcess(name, thisProcess())) others = true;
         at += 16 + len;
       }
     }

@@ -10,6 +10,8 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { FolderWatch } from "../../src/lock/watch.js";
 import { generation } from "../../src/lock/wake.js";
+import { identity } from "../../src/lock/liveness.js";
+import { processPart } from "../../src/lock/record.js";
 
 const SLEEPER = new URL("../fixtures/watch-sleeper.js", import.meta.url);
 
@@ -44,6 +46,24 @@ describe("waking on change (inotify)", function () {
       expect(performance.now() - t0, "slept its whole pause despite its own marks").to.be.at.least(99);
       writeFileSync(join(dir, "theirs"), "0");
       watch.sleep(generation(), 60_000, "mine"); // returns at once: the change is pending
+    } finally {
+      watch.close();
+    }
+  });
+
+  it("the marks of this process's other waiting threads do not wake it (they wake each other at every look otherwise); another process's do", function () {
+    // Three threads of one process waiting for a file that another process held used a whole
+    // core between them (bench/waiting.ts): each one's marks woke the others' watches.
+    const ours = `x,${processPart(identity())}99999,1,7,1,1`; // a record of another thread of this process
+    const theirs = `x,${processPart({ ...identity(), pid: identity().pid + 1 })}99999,1,7,1,1`;
+    const watch = FolderWatch.start([dir])!;
+    try {
+      for (let i = 0; i < 50; i++) writeFileSync(join(dir, ours), i % 2 ? "." : "-"); // its marks while it waits
+      const t0 = performance.now();
+      watch.sleep(generation(), 100, "mine");
+      expect(performance.now() - t0, "slept its whole pause despite the marks of its own process").to.be.at.least(99);
+      writeFileSync(join(dir, theirs), "0");
+      watch.sleep(generation(), 60_000, "mine"); // returns at once: another process's change is pending
     } finally {
       watch.close();
     }
