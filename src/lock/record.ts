@@ -73,11 +73,6 @@ export function processPart(id: Identity): string {
   return [encodeURIComponent(id.host), id.boot, id.pidns, id.pid, id.pidStart, ""].join(SEP);
 }
 
-/** Whether a record's name (anything, untrusted) names a thread of the process `part` (processPart). */
-export function madeByProcess(name: string, part: string): boolean {
-  return name.startsWith(part, 2);
-}
-
 /** A new record name for a request by `who` (its identityPart) for `mode`, begun at `since`. */
 export function recordName(who: string, mode: LockMode, since: number): string {
   return `${CODE[mode]}${SEP}${who}${since}${SEP}${++counter}`;

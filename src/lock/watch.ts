@@ -6,12 +6,7 @@
 
 import { loadLibc, type Libc } from "../process/libc.js";
 import { WAKE, WATCHERS, sharedCells } from "../process/shared-memory.js";
-import { identity } from "./liveness.js";
-import { madeByProcess, processPart } from "./record.js";
 import { wakeAll } from "./wake.js";
-
-let processName: string | undefined;
-const thisProcess = () => (processName ??= processPart(identity()));
 
 const IN_NONBLOCK = 0o4000;
 const IN_CLOEXEC = 0o2000000;
@@ -77,13 +72,14 @@ export class FolderWatch {
 
   /**
    * Sleeps up to `ms`, or until a watched folder changes (but for the records of this
-   * process's threads: the waiter's own, `own`, says nothing new to it, and the others
-   * bump the wake counter when they let go; their marks while they wait would otherwise
-   * wake every watcher of the process at each look of each, which kept three waiting
-   * threads busy at a core between them), or at once if the process's wake counter has
+   * process's threads, whose names start, after the mode, with `ourProcess` (record.ts
+   * processPart): the waiter's own, `own`, says nothing new to it, and the others bump the
+   * wake counter when they let go; their marks while they wait would otherwise wake every
+   * watcher of the process at each look of each, which kept three waiting threads busy at a
+   * core between them), or at once if the process's wake counter has
    * moved from `seen` (a release in this process since the last look).
    */
-  sleep(seen: number, ms: number, own: string | undefined): void {
+  sleep(seen: number, ms: number, own: string | undefined, ourProcess?: string): void {
     const end = performance.now() + ms;
     for (let left = ms; left > 0; left = end - performance.now()) {
       if (Atomics.load(sharedCells(), WAKE) !== seen) return;
@@ -92,7 +88,7 @@ export class FolderWatch {
       this.#timeout.writeBigInt64LE(BigInt(ns % 1e9), 8);
       // 0: the pause is over; -1 (EINTR, a signal with a handler): look again as well.
       if (this.libc.ppoll(this.#pollfd, 1, this.#timeout, null) <= 0) return;
-      if (this.#othersChanged(own)) {
+      if (this.#othersChanged(own, ourProcess)) {
         wakeAll(); // the process's other waiters may be waiting for the same change
         return;
       }
@@ -100,7 +96,7 @@ export class FolderWatch {
   }
 
   /** Reads the pending events: whether any is about a record that is not this process's (nor `own`). */
-  #othersChanged(own: string | undefined): boolean {
+  #othersChanged(own: string | undefined, ourProcess: string | undefined): boolean {
     let others = false;
     for (;;) {
       const n = this.libc.read(this.fd, this.#events, this.#events.length);
@@ -109,7 +105,7 @@ export class FolderWatch {
       for (let at = 0; at + 16 <= n; ) {
         const len = this.#events.readUInt32LE(at + 12);
         const name = this.#events.toString("latin1", at + 16, at + 16 + len).replace(/\0+$/, "");
-        if (name !== own && !madeByProcess(name, thisProcess())) others = true;
+        if (name !== own && !(ourProcess && name.startsWith(ourProcess, 2))) others = true;
         at += 16 + len;
       }
     }

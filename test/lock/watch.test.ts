@@ -60,10 +60,10 @@ describe("waking on change (inotify)", function () {
     try {
       for (let i = 0; i < 50; i++) writeFileSync(join(dir, ours), i % 2 ? "." : "-"); // its marks while it waits
       const t0 = performance.now();
-      watch.sleep(generation(), 100, "mine");
+      watch.sleep(generation(), 100, "mine", processPart(identity()));
       expect(performance.now() - t0, "slept its whole pause despite the marks of its own process").to.be.at.least(99);
       writeFileSync(join(dir, theirs), "0");
-      watch.sleep(generation(), 60_000, "mine"); // returns at once: another process's change is pending
+      watch.sleep(generation(), 60_000, "mine", processPart(identity())); // returns at once: another process's change is pending
     } finally {
       watch.close();
     }
