@@ -29,7 +29,7 @@ function beat(): void {
 
 // Held records whose descriptor this thread keeps open (a mark is one write): a few. The
 // others are written through their path (folders.ts), so that a thread holding hundreds of
-// files spends one descriptor on each, HDF5's, as bare h5wasm does.
+// files spends no descriptor on their records.
 const MAX_HELD_DESCRIPTORS = 8;
 let heldDescriptors = 0;
 
@@ -45,8 +45,10 @@ export class HeldLock {
     this.#record = record;
     this.#mode = record.mode;
     if (record.fd !== undefined) {
-      if (heldDescriptors < MAX_HELD_DESCRIPTORS) this.#counted = ++heldDescriptors > 0;
-      else letDescriptorGo(record);
+      if (heldDescriptors < MAX_HELD_DESCRIPTORS) {
+        heldDescriptors++;
+        this.#counted = true;
+      } else letDescriptorGo(record);
     }
     keepFresh(record, remoteStaleMs);
   }
