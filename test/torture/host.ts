@@ -16,7 +16,8 @@
 // opening or closing, idle, or doing anything at all with the crash file.
 
 import { Worker } from "node:worker_threads";
-import { closeSync, openSync, writeSync } from "node:fs";
+import { Session } from "node:inspector";
+import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CTL_HOST_FREEZE, ctlFreeze, ctlSize, ctlTaint, nowUs, prng, seedFor, sleep, type ActorConfig, type HostConfig } from "./common.js";
@@ -142,6 +143,37 @@ async function faults(): Promise<void> {
     }
   }
 }
+
+/**
+ * On SIGUSR2 (sent by the controller when the run is stuck), the JavaScript and wasm
+ * stacks of every actor thread, paused through the inspector, go to `stacks-host-N.txt`:
+ * a thread spinning in user space shows where (the OS thread dump cannot).
+ */
+function dumpActorStacks(): void {
+  const path = join(cfg.logDir, `stacks-host-${cfg.hostNum}.txt`);
+  const session = new Session();
+  session.connect();
+  const names = new Map<string, string>();
+  const out: string[] = [];
+  let id = 1;
+  session.on("NodeWorker.attachedToWorker", ({ params }) => {
+    const { sessionId, workerInfo } = params as { sessionId: string; workerInfo: { title: string; workerId: string } };
+    names.set(sessionId, `${workerInfo.title} (worker ${workerInfo.workerId})`);
+    for (const method of ["Debugger.enable", "Debugger.pause"]) {
+      session.post("NodeWorker.sendMessageToWorker", { sessionId, message: JSON.stringify({ id: id++, method }) });
+    }
+  });
+  session.on("NodeWorker.receivedMessageFromWorker", ({ params }) => {
+    const { sessionId, message } = params as { sessionId: string; message: string };
+    const m = JSON.parse(message) as { method?: string; params?: { callFrames: { functionName: string; url: string; location: { lineNumber: number; columnNumber: number } }[] } };
+    if (m.method !== "Debugger.paused" || !m.params) return;
+    const frames = m.params.callFrames.map((f) => `  ${f.functionName || "(anonymous)"} ${f.url}:${f.location.lineNumber + 1}:${f.location.columnNumber + 1}`);
+    out.push(`${names.get(sessionId)}:\n${frames.join("\n")}`);
+    writeFileSync(path, out.join("\n\n") + "\n");
+  });
+  session.post("NodeWorker.enable", { waitForDebuggerOnStart: false });
+}
+process.on("SIGUSR2", dumpActorStacks);
 
 for (let i = 0; i < cfg.workers; i++) startActor(i);
 const faulting = cfg.faults ? faults() : Promise.resolve();

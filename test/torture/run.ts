@@ -376,7 +376,8 @@ export async function torture(options: Partial<TortureOptions> = {}): Promise<Re
         .flatMap(([actor, a]) => [...a.pending].map(([h, p]) => `${actor} #${h} ${p.f} "${p.m}" via ${p.via} (${p.sc}) ${((now - p.t) / 1e6).toFixed(1)} s`));
       const threads = join(dir, "threads-when-stuck.txt");
       writeFileSync(threads, threadsOf(running.map((h) => h.child.pid ?? 0)));
-      violations.push({ kind: "stuck", message: `${stuck.join("\n")}\nall pending opens: ${others.join("; ")}\nlock records now: ${locks.join("; ")}\nthe hosts' threads then (state, wait channel, system call): ${threads}` });
+      const stacks = await actorStacks(running.map((h) => h.child.pid ?? 0), logDir);
+      violations.push({ kind: "stuck", message: `${stuck.join("\n")}\nall pending opens: ${others.join("; ")}\nlock records now: ${locks.join("; ")}\nthe hosts' threads then (state, wait channel, system call): ${threads}\nthe actors' stacks then: ${stacks}` });
       aborted = true;
       abortedAt = nowUs();
       for (const h of running) h.child.kill("SIGKILL");
@@ -640,6 +641,42 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const report = await torture(o);
   process.stdout.write((o.json ? JSON.stringify(report, null, 1) : formatReport(report)) + "\n");
   process.exitCode = report.violations.length ? 1 : 0;
+}
+
+/** The node processes under `roots` (a host may run under setpriv/unshare). */
+function nodesUnder(roots: number[]): number[] {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // gone
+    }
+  }
+  const under = (pid: number): boolean => roots.includes(pid) || (parent.has(pid) && pid > 1 && under(parent.get(pid)!));
+  return [...parent.keys()].filter((pid) => {
+    try {
+      return under(pid) && readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "node";
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Asks every host under `roots` for its actors' stacks (host.ts, SIGUSR2); waits up to 5 s. */
+async function actorStacks(roots: number[], logDir: string): Promise<string> {
+  for (const pid of nodesUnder(roots)) {
+    try {
+      process.kill(pid, "SIGUSR2");
+    } catch {
+      // gone
+    }
+  }
+  await sleep(5000);
+  const files = readdirSync(logDir).filter((n) => n.startsWith("stacks-host-"));
+  return files.length ? files.map((n) => join(logDir, n)).join(", ") : "none written";
 }
 
 /**
