@@ -93,6 +93,11 @@ export class Attempt {
     return this.#blockers.some((b) => b.record.host !== me.host || b.record.pid !== me.pid);
   }
 
+  /** Whether the record named `name` was in the way at the last look: only a change to one of those can let this request in. */
+  blockedBy(name: string): boolean {
+    return this.#blockers.some((b) => b.record.name === name);
+  }
+
   /** Who is in the way, as of the last look. */
   holders(): HolderInfo[] {
     return this.#blockers.map((b) => toHolderInfo(b.record, b.mode, true));

@@ -12,13 +12,8 @@ import type { FileIdentity } from "./path.js";
 import type { LockMode } from "./modes.js";
 import { lockOptions, type LockOptions } from "./options.js";
 import { answerCloseRequest, signalsUnhandledDuring } from "../process/signals.js";
-import { identity } from "./liveness.js";
-import { processPart } from "./record.js";
 import { FolderWatch } from "./watch.js";
 import { generation, sleepUntilWoken } from "./wake.js";
-
-// The start of this process's record names (after the mode): its watches ignore them.
-let ourProcess: string | undefined;
 
 /** The first pause between looks (ms); it doubles up to MAX_DELAY_MS. */
 const FIRST_DELAY_MS = 0.05;
@@ -111,7 +106,7 @@ class Sleeper {
     // Watching every folder, with nobody in the way on another host, it need not look
     // often: a change wakes it. (The timeout and signals keep their meaning.)
     const ms = watch.complete && !attempt.blockedFromAfar ? Math.max(pause.ms, WATCHED_DELAY_MS) : pause.ms;
-    watch.sleep(pause.seen, ms, attempt.recordName, (ourProcess ??= processPart(identity())));
+    watch.sleep(pause.seen, ms, (name) => attempt.blockedBy(name));
   }
 
   close(): void {

@@ -123,15 +123,16 @@ export class FolderWatch {
   }
 
   /**
-   * Sleeps up to `ms`, or until a watched folder changes (but for the records of this
-   * process's threads, whose names start, after the mode, with `ourProcess` (record.ts
-   * processPart): the waiter's own, `own`, says nothing new to it, and the others bump the
-   * wake counter when they let go; their marks while they wait would otherwise wake every
-   * watcher of the process at each look of each, which kept three waiting threads busy at a
-   * core between them), or at once if the process's wake counter has
-   * moved from `seen` (a release in this process since the last look).
+   * Sleeps up to `ms`, or until a record that `inTheWay` names changes (marked, removed or
+   * renamed away) or a watched folder goes or is made, or at once if the process's wake
+   * counter has moved from `seen` (a release in this process since the last look). Only a
+   * change to a record that was in the waiter's way at its last look can let it in: other
+   * waiters' marks at each of their looks (its own too) would otherwise wake every watcher
+   * of the host at every look of each, and the woken ones' looks wake them back (three
+   * waiting threads of one process kept a core busy between them; waiting processes kept
+   * each other at a third of a core each).
    */
-  sleep(seen: number, ms: number, own: string | undefined, ourProcess?: string): void {
+  sleep(seen: number, ms: number, inTheWay: (name: string) => boolean): void {
     const end = performance.now() + ms;
     for (let left = ms; left > 0; left = end - performance.now()) {
       if (Atomics.load(sharedCells(), WAKE) !== seen) return;
@@ -140,7 +141,7 @@ export class FolderWatch {
       this.#timeout.writeBigInt64LE(BigInt(ns % 1e9), 8);
       // 0: the pause is over; -1 (EINTR, a signal with a handler): look again as well.
       if (this.libc.ppoll(this.#pollfd, 1, this.#timeout, null) <= 0) return;
-      if (this.#othersChanged(own, ourProcess)) {
+      if (this.#changed(inTheWay)) {
         wakeAll(); // the process's other waiters may be waiting for the same change
         return;
       }
@@ -148,11 +149,11 @@ export class FolderWatch {
   }
 
   /**
-   * Reads the pending events: whether any is about a record that is not this process's
-   * (nor `own`), or an awaited folder was made (it is watched from now on), or a watched
-   * one went (it is awaited from now on).
+   * Reads the pending events: whether any is about a record `inTheWay`, or an awaited
+   * folder was made (it is watched from now on), or a watched one went (it is awaited
+   * from now on).
    */
-  #othersChanged(own: string | undefined, ourProcess: string | undefined): boolean {
+  #changed(inTheWay: (name: string) => boolean): boolean {
     let others = false;
     for (;;) {
       const n = this.libc.read(this.fd, this.#events, this.#events.length);
@@ -182,7 +183,7 @@ export class FolderWatch {
           this.#watched.delete(wd);
           if (dir !== undefined && !this.#closed) this.#watch(dir);
           others = true;
-        } else if (name !== own && !(ourProcess && name.startsWith(ourProcess, 2))) others = true;
+        } else if (inTheWay(name)) others = true;
       }
     }
   }

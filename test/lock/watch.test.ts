@@ -1,6 +1,6 @@
 // Waking on change (src/lock/watch.ts): a waiter sleeping on its watch of the lock folder
-// wakes when another record there changes, not at its next look; a change to its own
-// record does not wake it. Sleeps are a minute long where only the change can end them
+// wakes when a record that was in its way changes, not at its next look; changes to other
+// records (its own, other waiters') do not wake it. Sleeps are a minute long where only the change can end them
 // in the test's time.
 
 import { expect } from "chai";
@@ -14,6 +14,8 @@ import { identity } from "../../src/lock/liveness.js";
 import { processPart } from "../../src/lock/record.js";
 
 const SLEEPER = new URL("../fixtures/watch-sleeper.js", import.meta.url);
+/** Every record but the sleeper's own ("mine") is in its way. */
+const notMine = (name: string) => name !== "mine";
 
 describe("waking on change (inotify)", function () {
   this.timeout(20_000);
@@ -29,7 +31,7 @@ describe("waking on change (inotify)", function () {
 
   it("a record changed by another thread wakes a sleeper at once (it would sleep a minute)", async function () {
     writeFileSync(join(dir, "theirs"), "");
-    const w = new Worker(SLEEPER, { workerData: { dir, own: "mine" } });
+    const w = new Worker(SLEEPER, { workerData: { dir, inTheWay: "theirs" } });
     const next = () => new Promise<any>((resolve, reject) => (w.once("message", resolve), w.once("error", reject)));
     expect(await next()).to.deep.equal({ watching: true, complete: true });
     writeFileSync(join(dir, "theirs"), "0"); // another's record marked: a release
@@ -37,33 +39,36 @@ describe("waking on change (inotify)", function () {
     await w.terminate();
   });
 
-  it("its own record's marks do not wake it; another's, already made, do at once", function () {
+  it("its own record's marks do not wake it; those of one in its way, already made, do at once", function () {
     const watch = FolderWatch.start([dir])!;
     try {
       for (let i = 0; i < 50; i++) writeFileSync(join(dir, "mine"), String(i % 2)); // its own marks, pending
       const t0 = performance.now();
-      watch.sleep(generation(), 100, "mine");
+      watch.sleep(generation(), 100, notMine);
       expect(performance.now() - t0, "slept its whole pause despite its own marks").to.be.at.least(99);
       writeFileSync(join(dir, "theirs"), "0");
-      watch.sleep(generation(), 60_000, "mine"); // returns at once: the change is pending
+      watch.sleep(generation(), 60_000, notMine); // returns at once: the change is pending
     } finally {
       watch.close();
     }
   });
 
-  it("the marks of this process's other waiting threads do not wake it (they wake each other at every look otherwise); another process's do", function () {
+  it("the marks of other waiters, of this process or another, do not wake it (waiters' looks woke each other, and each other back, at every look); those of a record in its way do", function () {
     // Three threads of one process waiting for a file that another process held used a whole
-    // core between them (bench/waiting.ts): each one's marks woke the others' watches.
-    const ours = `x,${processPart(identity())}99999,1,7,1,1`; // a record of another thread of this process
-    const theirs = `x,${processPart({ ...identity(), pid: identity().pid + 1 })}99999,1,7,1,1`;
+    // core between them (bench/waiting.ts): each one's marks woke the others' watches. Waiting
+    // processes did the same to each other (a third of a core each).
+    const ourWaiter = `x,${processPart(identity())}99999,1,7,1,1`; // another thread of this process, waiting
+    const theirWaiter = `x,${processPart({ ...identity(), pid: identity().pid + 1 })}99999,1,7,1,1`;
+    const holder = `x,${processPart({ ...identity(), pid: identity().pid + 2 })}99999,1,7,1,1`;
+    const inTheWay = (name: string) => name === holder;
     const watch = FolderWatch.start([dir])!;
     try {
-      for (let i = 0; i < 50; i++) writeFileSync(join(dir, ours), i % 2 ? "." : "-"); // its marks while it waits
+      for (let i = 0; i < 50; i++) for (const r of [ourWaiter, theirWaiter, "mine"]) writeFileSync(join(dir, r), i % 2 ? "." : "-"); // their marks at each look
       const t0 = performance.now();
-      watch.sleep(generation(), 100, "mine", processPart(identity()));
-      expect(performance.now() - t0, "slept its whole pause despite the marks of its own process").to.be.at.least(99);
-      writeFileSync(join(dir, theirs), "0");
-      watch.sleep(generation(), 60_000, "mine", processPart(identity())); // returns at once: another process's change is pending
+      watch.sleep(generation(), 100, inTheWay);
+      expect(performance.now() - t0, "slept its whole pause despite the other waiters' marks").to.be.at.least(99);
+      writeFileSync(join(dir, holder), "0"); // the holder lets go
+      watch.sleep(generation(), 60_000, inTheWay); // returns at once
     } finally {
       watch.close();
     }
@@ -79,17 +84,17 @@ describe("waking on change (inotify)", function () {
       writeFileSync(join(dir, "other.h5"), "x"); // another file made beside it
       mkdirSync(join(dir, ".other.h5.h5ts")); // another file's lock folder
       const t0 = performance.now();
-      watch.sleep(generation(), 100, "mine");
+      watch.sleep(generation(), 100, notMine);
       expect(performance.now() - t0, "slept its whole pause despite other names made beside").to.be.at.least(99);
       mkdirSync(join(dir, "tmp-name"));
       renameSync(join(dir, "tmp-name"), lockDir); // made as folders.ts makes lock folders
-      watch.sleep(generation(), 60_000, "mine"); // returns at once
+      watch.sleep(generation(), 60_000, notMine); // returns at once
       closeSync(openSync(join(lockDir, "theirs"), "w")); // a new record lets nobody in
       const t1 = performance.now();
-      watch.sleep(generation(), 100, "mine");
+      watch.sleep(generation(), 100, notMine);
       expect(performance.now() - t1, "a new record woke it").to.be.at.least(99);
       writeFileSync(join(lockDir, "theirs"), "0"); // marked: watched now
-      watch.sleep(generation(), 60_000, "mine"); // returns at once
+      watch.sleep(generation(), 60_000, notMine); // returns at once
     } finally {
       watch.close();
     }
@@ -101,15 +106,15 @@ describe("waking on change (inotify)", function () {
     try {
       expect(watch.complete).to.equal(true);
       mkdirSync(join(dir, "root"));
-      watch.sleep(generation(), 60_000, "mine"); // returns at once: look again
+      watch.sleep(generation(), 60_000, notMine); // returns at once: look again
       mkdirSync(lockDir);
-      watch.sleep(generation(), 60_000, "mine");
+      watch.sleep(generation(), 60_000, notMine);
       rmSync(lockDir, { recursive: true }); // its last record gone, the folder is removed
-      watch.sleep(generation(), 60_000, "mine");
+      watch.sleep(generation(), 60_000, notMine);
       mkdirSync(lockDir); // made again by the next user
-      watch.sleep(generation(), 60_000, "mine");
+      watch.sleep(generation(), 60_000, notMine);
       writeFileSync(join(lockDir, "theirs"), "0");
-      watch.sleep(generation(), 60_000, "mine");
+      watch.sleep(generation(), 60_000, notMine);
       expect(watch.complete).to.equal(true);
     } finally {
       watch.close();
