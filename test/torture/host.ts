@@ -144,6 +144,15 @@ async function faults(): Promise<void> {
   }
 }
 
+// Evaluated in a frame of h5wasm's runtime: fails (silently) in any other frame.
+const STREAMS = `(() => {
+  const fs = require("fs");
+  const at = (f) => { try { return f(); } catch (e) { return e.code || String(e); } };
+  const streams = FS.streams.map((s, i) => s && s.nfd > 2 && { fd: i, nfd: s.nfd, path: s.path, flags: s.flags, opens: at(() => fs.readlinkSync("/proc/self/fd/" + s.nfd)), ino: at(() => fs.fstatSync(s.nfd).ino), pathIno: at(() => fs.statSync(s.path).ino) }).filter(Boolean);
+  const fds = fs.readdirSync("/proc/self/fd").map((n) => n + " -> " + at(() => fs.readlinkSync("/proc/self/fd/" + n)));
+  return JSON.stringify(streams) + "\\n" + fds.join("; ");
+})()`;
+
 /**
  * On SIGUSR2 (sent by the controller when the run is stuck), the JavaScript and wasm
  * stacks of every actor thread, paused through the inspector, go to `stacks-host-N.txt`:
@@ -163,13 +172,27 @@ function dumpActorStacks(): void {
       session.post("NodeWorker.sendMessageToWorker", { sessionId, message: JSON.stringify({ id: id++, method }) });
     }
   });
+  const post = (sessionId: string, method: string, params?: unknown) =>
+    session.post("NodeWorker.sendMessageToWorker", { sessionId, message: JSON.stringify({ id: id++, method, params }) });
+  const write = () => writeFileSync(path, out.join("\n\n") + "\n");
   session.on("NodeWorker.receivedMessageFromWorker", ({ params }) => {
     const { sessionId, message } = params as { sessionId: string; message: string };
-    const m = JSON.parse(message) as { method?: string; params?: { callFrames: { functionName: string; url: string; location: { lineNumber: number; columnNumber: number } }[] } };
+    const m = JSON.parse(message) as {
+      method?: string;
+      params?: { callFrames: { callFrameId: string; functionName: string; url: string; location: { lineNumber: number; columnNumber: number } }[] };
+      result?: { result?: { value?: unknown } };
+    };
+    if (m.result?.result?.value !== undefined) {
+      out.push(`${names.get(sessionId)}, h5wasm's streams and this process's descriptors:\n${String(m.result.result.value)}`);
+      return write();
+    }
     if (m.method !== "Debugger.paused" || !m.params) return;
     const frames = m.params.callFrames.map((f) => `  ${f.functionName || "(anonymous)"} ${f.url}:${f.location.lineNumber + 1}:${f.location.columnNumber + 1}`);
     out.push(`${names.get(sessionId)}:\n${frames.join("\n")}`);
-    writeFileSync(path, out.join("\n\n") + "\n");
+    write();
+    // Inside h5wasm's runtime (its module scope has FS and require): which file each of
+    // HDF5's streams is open on, against the name it was opened by.
+    for (const f of m.params.callFrames) post(sessionId, "Debugger.evaluateOnCallFrame", { callFrameId: f.callFrameId, expression: STREAMS, silent: true });
   });
   session.post("NodeWorker.enable", { waitForDebuggerOnStart: false });
 }
