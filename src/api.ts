@@ -98,7 +98,7 @@ function construct(path: string, mode: Mode, options: OpenOptions | undefined, l
   const lock = lockModeOf(mode)!;
   let opening = false; // past the lock: an error now is HDF5's (or the file's)
   try {
-    const file = openLocked({ filename: path, mode, lock, options: lockOptions, strict: true }, () => {
+    const file = openLocked({ filename: path, mode, lock, options: lockOptions, strict: true, fileSystem: h5.Module.FS }, () => {
       opening = true;
       checkFile(path, mode);
       return bypassing(() => new ThreadsafeFile(path, mode, fileOptions as never));

@@ -59,7 +59,7 @@ function patchModule(M: H5Module, state: PatchState): void {
       const mode = modeOfFlags(M, flags);
       // What h5wasm would refuse for its own reasons (no name, unknown flags) goes straight to it.
       if (bypassed() || typeof filename !== "string" || filename === "" || mode === undefined) return call();
-      return openLocked({ filename, mode, lock: lockModeOf(mode)! }, call);
+      return openLocked({ filename, mode, lock: lockModeOf(mode)!, fileSystem: (M as { FS?: unknown }).FS }, call);
     },
   );
   wrap(mod, "close_file", (close) =>

@@ -334,6 +334,12 @@ export class OpenFiles implements FileRegistry {
     // HDF5 lets go of its file object with the thread's last open handle, even while opens
     // are still on their way (an openFileAsync that joined): they will open a new one.
     if (![...file.shares].some((s) => s.fileId !== undefined)) file.hdf5 = undefined;
+    if (file.shares.size > 0 && !file.hdf5 && file.native?.handedOver) {
+      // HDF5 had the flock's descriptor (h5wasm/handover.ts) and closed it with its file
+      // object: the opens still on their way need the flock again.
+      file.native.close();
+      file.native = lockCreated(share.path, file.lock.mode);
+    }
     if (file.shares.size === 0) {
       this.#files.delete(share.path);
       const never = failed && !file.hdf5; // no handle was ever opened: leave nothing
@@ -377,6 +383,16 @@ export class OpenFiles implements FileRegistry {
       open.native ??= lockCreated(share.path, open.lock.mode); // HDF5 made the file just now
       this.#follow(open); // the opens in progress no longer count: HDF5's open does
     }
+  }
+
+  /**
+   * The data file's flock that HDF5 may be given the descriptor of (h5wasm/handover.ts)
+   * for the open of `share`: only for an open that makes HDF5's file object.
+   */
+  lendable(share: Share): NativeFileLock | undefined {
+    const file = this.#files.get(share.path);
+    if (!file?.shares.has(share) || file.hdf5 || !file.native?.held || file.native.handedOver) return undefined;
+    return file.native;
   }
 
   get(fileId: bigint): Share | undefined {

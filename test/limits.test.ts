@@ -182,9 +182,10 @@ describe("no new limits", function () {
     for (let i = 0; i < count; i++) copyFileSync(s.file, join(s.dir, `h${i}.h5`));
     const bare = probe("bare", ["hold", s.dir, String(count)], { ulimit: 256 });
     const patched = probe("patched", ["hold", s.dir, String(count)], { ulimit: 256 });
-    // The counts, for the record (the README: two descriptors per open file, HDF5's and the
-    // flock's; a record's for the first 8 files a thread holds).
+    // HDF5 is given the flock's descriptor, and only a few held records keep one: at most
+    // 10 % fewer files than bare h5wasm (the README: descriptors per open file).
     this.test!.title += ` (held: bare ${bare.held}, patched ${patched.held})`;
+    expect(patched.held).to.be.at.least(Math.floor(0.9 * (bare.held as number)));
     expect(bare.failure).to.equal("file_id -1");
     expect(patched.failure).to.equal(bare.failure);
     expect(bare.held).to.be.within(1, count - 1);
@@ -207,12 +208,12 @@ describe("no new limits", function () {
     expect(p.reopened).to.equal("opened, keys data");
   });
 
-  it("the flock stays while an open is on its way after the thread's last handle of the file closed", function () {
+  it("the flock stays while opens are on their way after HDF5 closed the descriptor it was given", function () {
     const p = probe("patched", ["renew", s.file]);
     expect({ held: p.held, between: p.between, after: p.after, closed: p.closed }).to.deep.equal({ held: ["READ"], between: ["READ"], after: ["READ"], closed: [] });
   });
 
-  it("two descriptors per open file: HDF5's and the one holding the data file's flock (kept unlocked after close for the next open; closed after a failed one)", function () {
+  it("one descriptor per open file, as bare h5wasm: HDF5 is given the one holding the data file's flock", function () {
     const junk = join(s.dir, "junk.h5");
     writeFileSync(junk, "not HDF5");
     const bare = probe("bare", ["descriptors", s.file, junk]).seen as Record<string, Record<string, unknown>>;
@@ -221,9 +222,9 @@ describe("no new limits", function () {
     for (const mode of ["r", "a", "w", "Sr"]) {
       const keys = mode === "w" ? 0 : 1; // w truncates (the fixture's file holds one dataset; w writes one back)
       expect(bare[mode], `bare ${mode}`).to.deep.equal({ id: true, descriptors: 1, flocks: [], keys, after: { descriptors: 0, flocks: [] } });
-      expect(patched[mode], `patched ${mode}`).to.deep.equal({ id: true, descriptors: 2, flocks: [kind[mode]], keys, after: { descriptors: 1, flocks: [] } });
+      expect(patched[mode], `patched ${mode}`).to.deep.equal({ id: true, descriptors: 1, flocks: [kind[mode]], keys, after: { descriptors: 0, flocks: [] } });
     }
-    // An open that fails leaves nothing: the flock's descriptor is closed, not kept.
+    // HDF5 gives the descriptor back when its open fails: it is closed with the lock, nothing left.
     expect(bare.junk).to.deep.equal({ id: false, descriptors: 0, flocks: [] });
     expect(patched.junk).to.deep.equal({ id: false, descriptors: 0, flocks: [] });
   });

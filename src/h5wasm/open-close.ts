@@ -10,6 +10,7 @@ import { closeAtExit } from "../lifecycle.js";
 import type { LockMode } from "../lock/modes.js";
 import type { LockOptions } from "../lock/options.js";
 import { resolvePath } from "../lock/path.js";
+import { openHandingOver } from "./handover.js";
 import { openFiles, type H5File } from "../registry.js";
 
 const BYPASS = Symbol.for("h5-threadsafe.bypass.v1");
@@ -38,6 +39,8 @@ export interface OpenRequest {
   options?: Partial<LockOptions>;
   /** Explicit API: fail on a reopen HDF5 refuses in this thread and where no lock can be made. */
   strict?: boolean;
+  /** h5wasm's Emscripten file system (Module.FS): HDF5 is given the flock's descriptor through it (handover.ts). */
+  fileSystem?: unknown;
 }
 
 /**
@@ -68,7 +71,7 @@ export function openLocked<T extends bigint | H5File>(req: OpenRequest, open: ()
   }
   let result: T;
   try {
-    result = open();
+    result = openHandingOver(req.fileSystem, req.filename, table.lendable(share), open);
   } catch (e) {
     share.release(true);
     throw e;

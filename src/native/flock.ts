@@ -328,6 +328,10 @@ export class NativeFileLock {
   #kind: FlockKind | "none";
   #held = false;
   #unsupported: string | undefined;
+  // Once HDF5 has been given the descriptor (handOver), it is HDF5's: it closes it (which
+  // lets the flock go), and the number may then name another file. Touched only while
+  // `#stillOpen()` says HDF5 has it open.
+  #stillOpen: (() => boolean) | undefined;
 
   private constructor(
     fd: number,
@@ -339,6 +343,8 @@ export class NativeFileLock {
     /** The file the descriptor is open on (st_dev, st_ino). */
     readonly dev: number,
     readonly ino: number,
+    /** Open for reading and writing (else read only): which opens of HDF5 it can serve. */
+    readonly writable: boolean,
   ) {
     this.#fd = fd;
     this.#kind = kind;
@@ -355,6 +361,7 @@ export class NativeFileLock {
     kind: FlockKind,
     options: NativeLockingOptions & {
       create?: boolean;
+      writable?: boolean;
       /** What a stat of `path` made just now found there: a regular file needs no fstat of the descriptor. */
       found?: { dev: number; ino: number; regular: boolean };
     } = {},
@@ -363,9 +370,17 @@ export class NativeFileLock {
     if (!state.enabled) return { reason: state.reason ?? "off" };
     let fd: number;
     let created = false;
-    const base = fsc.O_RDONLY | fsc.O_NONBLOCK; // flock needs no write access
+    // flock needs no write access; a writer's descriptor is opened for writing so that
+    // HDF5 can be given it (lend): one descriptor per open file, as bare h5wasm has.
+    let base = (options.writable ? fsc.O_RDWR : fsc.O_RDONLY) | fsc.O_NONBLOCK;
     try {
-      fd = openSync(path, base);
+      try {
+        fd = openSync(path, base);
+      } catch (err) {
+        if (!options.writable || !READ_ONLY_WILL_DO.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
+        base = fsc.O_RDONLY | fsc.O_NONBLOCK; // locked all the same; HDF5 opens its own (and fails as it would)
+        fd = openSync(path, base);
+      }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== "ENOENT" || !options.create) return { reason: `cannot open ${path} for locking: ${code ?? err}` };
@@ -384,7 +399,7 @@ export class NativeFileLock {
     }
     if (options.found?.regular && !created) {
       const { dev, ino } = options.found;
-      return { lock: new NativeFileLock(fd, kind, path, created, dev, ino) };
+      return { lock: new NativeFileLock(fd, kind, path, created, dev, ino, (base & fsc.O_RDWR) !== 0) };
     }
     let st;
     try {
@@ -397,10 +412,33 @@ export class NativeFileLock {
       try { closeSync(fd); } catch { /* already closed */ }
       return { reason: `cannot stat ${path}: ${(err as NodeJS.ErrnoException).code ?? err}` };
     }
-    return { lock: new NativeFileLock(fd, kind, path, created, st.dev, st.ino) };
+    return { lock: new NativeFileLock(fd, kind, path, created, st.dev, st.ino, (base & fsc.O_RDWR) !== 0) };
   }
 
   get fd(): number {
+    return this.#fd;
+  }
+
+  /**
+   * Gives the descriptor to its new owner (HDF5, see h5wasm/handover.ts), who closes it.
+   * `stillOpen` tells whether the owner has it open still: until then the lock can be
+   * relaxed or let go through it; afterwards nothing is done with the number.
+   */
+  handOver(stillOpen: () => boolean): void {
+    this.#stillOpen = stillOpen;
+  }
+
+  /** Given to HDF5 (handOver): not to be kept for reuse. */
+  get handedOver(): boolean {
+    return this.#stillOpen !== undefined;
+  }
+
+  /** The descriptor, while it is ours or its owner still has it open; -1 otherwise. */
+  #usable(): number {
+    if (this.#fd >= 0 && this.#stillOpen && !this.#stillOpen()) {
+      this.#fd = -1; // closed by its owner: the flock went with it
+      this.#held = false;
+    }
     return this.#fd;
   }
   get kind(): FlockKind | "none" {
@@ -451,7 +489,7 @@ export class NativeFileLock {
    * cannot conflict; an upgrade is refused (a failed conversion would drop the lock).
    */
   relax(to: "shared" | "none"): void {
-    if (this.#fd < 0 || !this.#held || this.#kind === "none") return;
+    if (this.#usable() < 0 || !this.#held || this.#kind === "none") return;
     if (to === "none") {
       unflock(this.#fd);
       this.#kind = "none";
@@ -470,6 +508,7 @@ export class NativeFileLock {
   /** Lets the lock go but keeps the descriptor, to be taken again (in `kind`) by tryAcquire(). */
   unlock(kind: FlockKind): void {
     if (this.#fd < 0) throw new Error("NativeFileLock is closed");
+    if (this.#stillOpen) throw new Error("NativeFileLock was handed over");
     if (this.#held && this.#kind !== "none") unflock(this.#fd);
     this.#held = false;
     this.#kind = kind;
@@ -477,10 +516,20 @@ export class NativeFileLock {
 
   /** Releases the lock and closes the descriptor. Idempotent, never throws. */
   close(): void {
-    if (this.#fd < 0) return;
-    const fd = this.#fd;
+    const fd = this.#usable();
+    if (fd < 0) return;
     this.#fd = -1;
+    const held = this.#held && this.#kind !== "none";
     this.#held = false;
+    if (this.#stillOpen) {
+      // HDF5 still has the file open (an object of it left open): it keeps the descriptor, without the lock.
+      try {
+        if (held) unflock(fd);
+      } catch (err) {
+        debug("unlocking native lock descriptor %d of %s: %s", fd, this.path, (err as Error).message);
+      }
+      return;
+    }
     try {
       closeSync(fd); // closing the last descriptor of the open file description unlocks
     } catch (err) {
@@ -492,6 +541,10 @@ export class NativeFileLock {
     this.close();
   }
 }
+
+// A writer's descriptor opened read-only instead: flock works on it, and HDF5's own open
+// then fails for the same reason, as with bare h5wasm.
+const READ_ONLY_WILL_DO = new Set(["EACCES", "EROFS", "EPERM", "ETXTBSY"]);
 
 /** Removes a file that this layer created empty (for `w`) when h5wasm's open then failed. */
 export function removeEmptyFile(path: string): void {

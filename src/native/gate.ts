@@ -45,7 +45,7 @@ export function dataFileGate(path: string, mode: LockMode, create: boolean, id: 
   // Turned off since the descriptor was kept: it must not be used (NativeFileLock.open says why).
   let lock = id && idle.size > 0 && nativeLocking().enabled ? takeIdle(path, kind, id) : undefined;
   if (!lock) {
-    const opened = NativeFileLock.open(path, kind, { create, found: id });
+    const opened = NativeFileLock.open(path, kind, { create, writable: kind === "exclusive", found: id });
     if (!opened.lock) {
       if (debug.enabled) debug("no native lock on %s: %s", path, opened.reason);
       return undefined;
@@ -72,8 +72,8 @@ const idle = new Keep<NativeFileLock>({ max: 32, keepMs: IDLE_MS }, (lock) => lo
  */
 export function releaseDataFileLock(lock: NativeFileLock | undefined, keep = true): void {
   if (!lock) return;
-  // Made for a w open: not kept.
-  if (!keep || lock.created) {
+  // Made for a w open, or HDF5's now (it closes it): not kept.
+  if (!keep || lock.created || lock.handedOver) {
     lock.close();
     return;
   }
@@ -93,6 +93,8 @@ function takeIdle(path: string, kind: FlockKind, now: FileIdentity): NativeFileL
   try {
     // Removed and made again meanwhile: the descriptor would lock the old file.
     if (now.ino !== lock.ino || now.dev !== lock.dev) throw new Error("replaced");
+    // A reader's descriptor cannot be lent to a writer's open (h5wasm/handover.ts).
+    if (kind === "exclusive" && !lock.writable) throw new Error("read only");
     lock.unlock(kind);
     return lock;
   } catch {
@@ -103,8 +105,9 @@ function takeIdle(path: string, kind: FlockKind, now: FileIdentity): NativeFileL
 
 /**
  * The flock of a file that HDF5 created just now (it did not exist when the record lock was
- * taken). One try: a native program that opened the new file in between keeps it, and
- * this handle goes on without the native lock (said with NODE_DEBUG).
+ * taken), or taken again once HDF5 closed the descriptor that held it (registry.ts). One
+ * try: a native program that opened the file in between keeps it, and the thread goes on
+ * without the native lock (said with NODE_DEBUG).
  */
 export function lockCreated(path: string, mode: LockMode): NativeFileLock | undefined {
   const gate = dataFileGate(path, mode, false, undefined);
