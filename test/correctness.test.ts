@@ -31,6 +31,23 @@ describe("correct on every path", function () {
     expect(s.order()).to.deep.equal(["A opened a", "A opened r", "A closing", "A closing", "B opened r"]);
   });
 
+  it("a thread that reuses its record without a look (nothing changed since its last one found nobody) still waits for a writer that came since", async function () {
+    // The reuse marks its record and reads the folders' change events (lock/unchanged.ts);
+    // the writer's record, made and marked meanwhile, must send it back to a full look.
+    const file = s.file;
+    const [a, b] = [await s.start("process", { name: "A" }), await s.start("process", { name: "B" })];
+    const ready = join(s.dir, "ready");
+    const go = join(s.dir, "go");
+    const reopening = a.do({ cmd: "reuseThenOpen", file, mode: "a", times: 3, ready, go });
+    await until(() => existsSync(ready), 15_000, "A to have reused its record");
+    const w = await b.do({ cmd: "open", file, mode: "a" });
+    writeFileSync(go, "");
+    await until(() => inspect(file).waiters.length === 1, 15_000, "A to wait for B");
+    await b.do({ cmd: "close", index: w.index });
+    expect(opened(await reopening)).to.equal(true);
+    expect(s.order()).to.deep.equal(["B opened a", "B closing", "A opened a"]);
+  });
+
   it("a, r, Sr, close a: a SWMR writer elsewhere waits for every handle", async function () {
     const file = s.file;
     const [a, b] = [await s.start("thread", { name: "A" }), await s.start("process", { name: "B" })];

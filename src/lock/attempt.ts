@@ -8,6 +8,7 @@ import { H5TSError, type HolderInfo } from "../errors.js";
 import { HeldLock } from "./held-lock.js";
 import { discard, takeIdle, type OwnRecord } from "./idle.js";
 import { identity, isAlive } from "./liveness.js";
+import { found, prepare, unchanged } from "./unchanged.js";
 import type { LockMode } from "./modes.js";
 import type { LockOptions } from "./options.js";
 import type { FileIdentity } from "./path.js";
@@ -33,8 +34,8 @@ function me(): string {
   return (ownIdentity ??= identityPart(identity()));
 }
 
-/** A verdict, and whether the request's own record was missing from the listing. */
-type Look = Verdict & { ownGone: boolean };
+/** A verdict, whether the request's own record was missing from the listing, and how many records that may matter it saw. */
+type Look = Verdict & { ownGone: boolean; seen: number };
 
 /** Liveness is looked up again at most this often per record while waiting. */
 const ALIVE_TTL_MS = 50;
@@ -57,7 +58,8 @@ export class Attempt {
   #aliveAt = new Map<string, number>();
   #touchedAt = 0;
   /** Names of records that cannot matter to this request (skipped without being read). */
-  readonly #skip = (name: string) => !mayMatter(name, this.mode, me());
+  readonly #matters = (name: string) => mayMatter(name, this.mode, me());
+  readonly #skip = (name: string) => !this.#matters(name);
   /** When the request began (µs): its place among waiters. */
   readonly since: number;
 
@@ -125,7 +127,15 @@ export class Attempt {
         // disk refused: not reused (discarded below); the open makes a record anew.
         return undefined;
       }
-      v = this.#look(idle, this.mode);
+      if (unchanged(idle)) {
+        // Nothing that could stand in its way has changed since its last look found none (unchanged.ts).
+        v = { action: "take", blockers: [], reap: [], ownGone: false, seen: 0 };
+        this.#blockers = [];
+      } else {
+        prepare(idle, this.#dirs, this.#matters);
+        v = this.#look(idle, this.mode);
+        found(idle, v.action === "take" && !v.ownGone && v.seen === 0);
+      }
     } finally {
       if (v?.action !== "take" || v.ownGone) {
         discard(idle, false); // also when the look threw: never leave it marked as holding
@@ -231,7 +241,7 @@ export class Attempt {
     this.#blockers = v.blockers;
     // Its own record removed from under it (h5-threadsafe clear --force): it must not hold
     // by a record nobody can see.
-    return { ...v, ownGone: !ownSeen };
+    return { ...v, ownGone: !ownSeen, seen: snapshot.length };
   }
 
   // Each one must still be there, alive, and waiting or holding in a conflicting mode: a

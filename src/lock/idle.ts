@@ -9,6 +9,7 @@ import { closeRecord, mark, removeIfEmpty, removeRecord, type RecordFile } from 
 import { Keep } from "./keep.js";
 import type { LockMode } from "./modes.js";
 import type { LockRecord } from "./record.js";
+import { forget } from "./unchanged.js";
 
 /** A record of this thread's own (folders.ts's RecordFile: its descriptor, while kept). */
 export interface OwnRecord extends LockRecord, RecordFile {}
@@ -41,6 +42,7 @@ export function putIdle(path: string, record: OwnRecord): void {
 
 /** Removes a record of this thread for good, and its folder if that was the last record. */
 export function discard(record: OwnRecord, removeFolder = true): void {
+  forget(record);
   removeRecord(record.dir, record.name, record); // only the record it made, never through a swapped folder
   closeRecord(record);
   if (removeFolder) removeIfEmpty(record.dir);

@@ -4,6 +4,7 @@
 // a synchronous `new File()`. Where koffi cannot load (another platform, `--omit=optional`)
 // there is no libc here, and each user falls back (and says why).
 
+import { closeSync, constants, openSync } from "node:fs";
 import { createRequire } from "node:module";
 import { isMainThread } from "node:worker_threads";
 import { BINDING, sharedCells } from "./shared-memory.js";
@@ -12,6 +13,8 @@ export interface Libc {
   flock(fd: number, op: number): number;
   inotify_init1(flags: number): number;
   inotify_add_watch(fd: number, path: string, mask: number): number;
+  inotify_rm_watch(fd: number, wd: number): number;
+  dup3(oldfd: number, newfd: number, flags: number): number;
   /** `fds`: struct pollfd[]; `timeout`: struct timespec, or null for none. */
   ppoll(fds: Buffer, nfds: number, timeout: Buffer | null, sigmask: null): number;
   read(fd: number, buf: Buffer, count: number): number;
@@ -60,11 +63,48 @@ function bind(): Libc {
     flock,
     inotify_init1: optional("int inotify_init1(int flags)"),
     inotify_add_watch: optional("int inotify_add_watch(int fd, const char *path, uint32_t mask)"),
+    inotify_rm_watch: optional("int inotify_rm_watch(int fd, int wd)"),
+    dup3: optional("int dup3(int oldfd, int newfd, int flags)"),
     ppoll: optional("int ppoll(void *fds, unsigned long nfds, void *timeout, void *sigmask)"),
     read: optional("long read(int fd, void *buf, unsigned long count)"),
     close: optional("int close(int fd)"),
     errno: () => koffi.errno() as number,
   };
+}
+
+const O_CLOEXEC = 0o2000000; // Linux
+
+/**
+ * A descriptor made through this binding (an inotify instance), moved to a number that
+ * Node closes when this thread ends, if it is a worker, even by terminate() (Node tracks
+ * the descriptors a worker opens with node:fs, and closes what is left at its end): a
+ * worker that ends while it watches must not take the instance with it for the rest of
+ * the process (inotify instances are counted per user, 128 by default). Close it with
+ * closeThreadOwned. Where the move fails, `fd` itself (closed by closeThreadOwned too).
+ */
+export function threadOwned(fd: number): number {
+  if (isMainThread || !libc) return fd;
+  let n: number;
+  try {
+    n = openSync("/dev/null", constants.O_RDONLY); // libuv opens close-on-exec
+  } catch {
+    return fd;
+  }
+  if (libc.dup3(fd, n, O_CLOEXEC) !== n) {
+    closeSync(n);
+    return fd;
+  }
+  libc.close(fd);
+  return n;
+}
+
+/** Closes a descriptor that threadOwned returned (through node:fs where Node tracks it). */
+export function closeThreadOwned(binding: Libc, fd: number): void {
+  try {
+    closeSync(fd); // untracks it; a descriptor node:fs never opened closes all the same
+  } catch {
+    binding.close(fd);
+  }
 }
 
 // A worker terminated while koffi loads in it aborts the whole process: koffi's module

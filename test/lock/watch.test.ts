@@ -105,8 +105,10 @@ describe("waking on change (inotify)", function () {
     const watch = FolderWatch.start([lockDir])!;
     try {
       expect(watch.complete).to.equal(true);
-      mkdirSync(join(dir, "root"));
-      watch.sleep(generation(), 60_000, notMine); // returns at once: look again
+      mkdirSync(join(dir, "root")); // no news yet: nothing can be in the folder before it is made
+      const t0 = performance.now();
+      watch.sleep(generation(), 100, notMine);
+      expect(performance.now() - t0, "woken by the root alone").to.be.at.least(99);
       mkdirSync(lockDir);
       watch.sleep(generation(), 60_000, notMine);
       rmSync(lockDir, { recursive: true }); // its last record gone, the folder is removed

@@ -17,6 +17,9 @@ export type Command =
   | { cmd: "asyncThenSync"; file: string; asyncMode: string; syncMode: string }
   /** Close, reply, then block the thread for good (as a worker terminated right after a close). */
   | { cmd: "closeAndHang"; index: number }
+  // Opens and closes `times` times, makes `ready`, blocks (timers cannot run: its idle record
+  // stays) until `go` exists, then opens once more and keeps it.
+  | { cmd: "reuseThenOpen"; file: string; mode: string; times: number; ready: string; go: string }
   | { cmd: "swmr"; index: number }
   /** Open with "a", append one dataset <prefix>_<i>, close: for `ms`; answers how many. */
   | { cmd: "appendFor"; file: string; prefix: string; ms: number }
