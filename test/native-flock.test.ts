@@ -379,7 +379,7 @@ describe("native flock layer", function () {
     // require("koffi") fails as it does where the optional dependency was not installed.
     // The modules that use koffi (the flock layer, the folder watch) and what they import.
     const dir = join(tmp.dir, "no-koffi");
-    for (const m of ["native/flock.js", "process/libc.js", "lock/watch.js", "lock/wake.js", "process/shared-memory.js"]) {
+    for (const m of ["native/flock.js", "process/libc.js", "lock/watch.js", "lock/watched-folders.js", "lock/wake.js", "process/shared-memory.js"]) {
       mkdirSync(dirname(join(dir, m)), { recursive: true });
       copyFileSync(join(dirname(MODULE), "..", m), join(dir, m));
     }
