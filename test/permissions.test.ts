@@ -5,7 +5,7 @@
 
 import { expect } from "chai";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import h5wasm from "h5wasm/node";
 import { inspect } from "../src/index.js";
@@ -47,6 +47,21 @@ describe("where lock files live", function () {
     expect(inspect(file, { lockDir: locks }).holders.map((x) => x.lock)).to.deep.equal(["exclusive"]);
     await a.do({ cmd: "close", index: h.index });
     await until(() => readdirSync(locks).length === 0, 5000, "the lock folder to go");
+  });
+
+  it("an H5TS_LOCK_DIR that is missing, or a file, is a configuration error: both APIs fail with ENOLOCKDIR, nothing opens unlocked", async function () {
+    writeFileSync(join(dir, "not-a-folder"), "");
+    for (const locks of [join(dir, "no-such-folder"), join(dir, "not-a-folder")]) {
+      const a = await start({ env: { H5TS_LOCK_DIR: locks } });
+      const replies = [await a.send({ cmd: "open", file, mode: "r" }), await a.send({ cmd: "open", via: "explicit", file, mode: "r" })];
+      expect(replies.map((r) => [r.ok, r.error?.code]), locks).to.deep.equal([
+        [false, "ENOLOCKDIR"],
+        [false, "ENOLOCKDIR"],
+      ]);
+      expect(replies[0].error?.message).to.include(locks);
+      await a.exit();
+      expect(a.stderr).not.to.match(/H5TS_UNLOCKED/);
+    }
   });
 
   it("modes do not depend on the umask: a holder with umask 077 still makes a folder and records others can read", async function () {
@@ -187,6 +202,25 @@ describe("where lock files live", function () {
       expect(readdirSync(lockDir)).not.to.include(dead[0]);
       await writer.do({ cmd: "close", index: w.value.index });
       expect(inspect(file)).to.deep.include({ holders: [], waiters: [] });
+    });
+
+    it("a fallback folder made by another user without the sticky bit (0755) is not used: a drop-in open warns H5TS_UNLOCKED and opens, openFile fails with ENOLOCKDIR", async function () {
+      const root = join(dirname(dir), `${basename(dir)}-fallback-0755`);
+      mkdirSync(root, { mode: 0o755 }); // root's, not shared as /tmp is
+      try {
+        const env = { H5TS_FALLBACK_DIR: root };
+        const [dropIn, explicit] = [await start({ name: "drop-in", uid: NOBODY, gid: NOBODY, env }), await start({ name: "explicit", uid: NOBODY, gid: NOBODY, env })];
+        const opened = await dropIn.send({ cmd: "open", file, mode: "r" });
+        const refused = await explicit.send({ cmd: "open", via: "explicit", file, mode: "r" });
+        expect(opened.ok && BigInt(opened.value.fileId) >= 0n, `drop-in: ${opened.error?.message}`).to.equal(true);
+        expect([refused.ok, refused.error?.code]).to.deep.equal([false, "ENOLOCKDIR"]);
+        expect(refused.error?.message).to.match(/not 1777|cannot be shared safely/);
+        await dropIn.exit();
+        expect(dropIn.stderr).to.match(/H5TS_UNLOCKED.*WITHOUT a lock/);
+        expect(readdirSync(root), "nothing made in another user's folder").to.deep.equal([]);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
     });
 
     it("cannot open it for writing, exactly as without the patch", async function () {

@@ -293,7 +293,8 @@ export class Attempt {
         return fd;
       } catch (e) {
         try {
-          if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code !== "ENOENT" && code !== "ENOTDIR") throw e; // ENOTDIR: a file where a folder of the path should be
           makeLockDir(dir); // first user, or the last one removed it meanwhile
         } catch (e2) {
           const full = hasCode(e2, NO_SPACE);
