@@ -127,7 +127,7 @@ export class Attempt {
         // disk refused: not reused (discarded below); the open makes a record anew.
         return undefined;
       }
-      if (unchanged(idle)) {
+      if (unchanged(idle, this.#dirs)) {
         // Nothing that could stand in its way has changed since its last look found none (unchanged.ts).
         v = { action: "take", blockers: [], reap: [], ownGone: false, seen: 0 };
         this.#blockers = [];

@@ -21,7 +21,7 @@
 // inotify, or with H5TS_WATCH=0, every open looks, as before. One inotify instance per
 // thread, while it keeps records; Node closes it with a worker that ends.
 
-import { statfsSync } from "node:fs";
+import { lstatSync, statfsSync } from "node:fs";
 import { dirname } from "node:path";
 import { debug } from "../debug.js";
 import { loadLibc } from "../process/libc.js";
@@ -45,6 +45,8 @@ const LOCAL = new Set([
 
 interface Entry {
   dirs: readonly string[];
+  /** What each folder was when it was watched (idOf). */
+  ids: (string | undefined)[];
   /** The record's own name: its removal is a change. */
   own: string;
   /** Whether a record of this name could stand in the record's way. */
@@ -78,6 +80,19 @@ function isLocal(dir: string): boolean {
   return known;
 }
 
+/**
+ * What a folder path names now: a directory's device and inode, "other", or undefined
+ * (nothing). A folder removed while anyone holds it open makes no event until the last
+ * holder lets go, and a renamed folder above it none at all: the reuse compares these
+ * instead (one lstat each).
+ */
+function idOf(dir: string): string | undefined {
+  const st = lstatSync(dir, { throwIfNoEntry: false });
+  return st === undefined ? undefined : st.isDirectory() ? `${st.dev}:${st.ino}` : "other";
+}
+
+const sameDirs = (a: readonly string[], b: readonly string[]) => a === b || (a.length === b.length && a.every((d, i) => d === b[i]));
+
 function onEvent(e: FolderEvent): void {
   for (const entry of entries.values()) {
     if (!entry.clean || (e.dir !== undefined && !entry.dirs.includes(e.dir))) continue;
@@ -87,13 +102,16 @@ function onEvent(e: FolderEvent): void {
 }
 
 /**
- * Whether `record`'s last look (see prepare) still holds: nothing that could stand in its
- * way has changed since. Call after marking the record (its mark must come first).
+ * Whether `record`'s last look (see prepare) still holds for a request whose folders are
+ * `dirs`: the same folders (a file that got or lost a second name has others), the record
+ * still in one of them, each still the one watched, and nothing that could stand in its
+ * way changed since. Call after marking the record (its mark must come first).
  */
-export function unchanged(record: OwnRecord): boolean {
+export function unchanged(record: OwnRecord, dirs: readonly string[]): boolean {
   const entry = entries.get(record.name);
-  if (!entry?.clean || !folders) return false;
+  if (!entry?.clean || !folders || !sameDirs(entry.dirs, dirs) || !dirs.includes(record.dir)) return false;
   folders.drain(onEvent);
+  if (entry.clean && dirs.some((d, i) => idOf(d) !== entry.ids[i])) entry.clean = false;
   return entry.clean;
 }
 
@@ -104,19 +122,28 @@ export function unchanged(record: OwnRecord): boolean {
 export function prepare(record: OwnRecord, dirs: readonly string[], matters: (name: string) => boolean): void {
   if (process.platform !== "linux" || process.env.H5TS_WATCH === "0") return;
   let entry = entries.get(record.name);
+  // Other folders now, or one of them replaced: watch afresh.
+  if (entry && (!sameDirs(entry.dirs, dirs) || dirs.some((d, i) => idOf(d) !== entry!.ids[i]))) {
+    forget(record);
+    entry = undefined;
+  }
   if (!entry) {
     if (!dirs.every(isLocal)) return;
     const libc = loadLibc();
     if (!libc) return;
     folders ??= WatchedFolders.open(libc, MASK);
     if (!folders) return;
+    const before = dirs.map(idOf);
     for (const dir of dirs) {
       const n = users.get(dir) ?? 0;
       if (n === 0) folders.watch(dir);
       users.set(dir, n + 1);
     }
-    entries.set(record.name, (entry = { dirs, own: record.name, matters, clean: false }));
+    const ids = dirs.map(idOf);
+    entries.set(record.name, (entry = { dirs, ids, own: record.name, matters, clean: false }));
     debug("watching the lock folders of %s for its reuse", record.name);
+    // A folder replaced while it was being watched: the watch may be on the one that went.
+    if (ids.some((id, i) => id !== before[i])) return;
   } else folders!.drain(onEvent); // what came before the look does not count against it
   // Provisionally: any change from now on makes it false (found() too). Not while a folder
   // is neither watched nor awaited (it could not be: ENOSPC past max_user_watches...).

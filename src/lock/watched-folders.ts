@@ -108,19 +108,23 @@ export class WatchedFolders {
       this.#watched.delete(wd);
       this.libc.inotify_rm_watch(this.fd, wd);
     }
-    for (const [wd, names] of this.#awaiting) {
-      for (const [name, t] of names) if (t === dir) names.delete(name);
-      if (names.size === 0) {
-        this.#awaiting.delete(wd);
-        if (![...this.#watched.keys()].includes(wd)) this.libc.inotify_rm_watch(this.fd, wd);
-      }
-    }
+    this.#stopAwaiting(dir);
   }
 
   /** `target`, awaited, now exists (or its watch was dropped): watch it afresh. */
   #startOver(target: string): void {
-    for (const names of this.#awaiting.values()) for (const [name, t] of names) if (t === target) names.delete(name);
+    this.#stopAwaiting(target);
     this.watch(target);
+  }
+
+  /** Awaits `target` no more; a parent that awaits nothing else is unwatched (a busy folder would wake the watch for nothing). */
+  #stopAwaiting(target: string): void {
+    for (const [wd, names] of this.#awaiting) {
+      for (const [name, t] of names) if (t === target) names.delete(name);
+      if (names.size > 0) continue;
+      this.#awaiting.delete(wd);
+      if (!this.#watched.has(wd)) this.libc.inotify_rm_watch(this.fd, wd);
+    }
   }
 
   /**

@@ -74,13 +74,16 @@ function bind(): Libc {
 
 const O_CLOEXEC = 0o2000000; // Linux
 
+/** Descriptors that threadOwned moved onto a number node:fs opened (Node tracks those in a worker). */
+const moved = new Set<number>();
+
 /**
  * A descriptor made through this binding (an inotify instance), moved to a number that
  * Node closes when this thread ends, if it is a worker, even by terminate() (Node tracks
  * the descriptors a worker opens with node:fs, and closes what is left at its end): a
  * worker that ends while it watches must not take the instance with it for the rest of
  * the process (inotify instances are counted per user, 128 by default). Close it with
- * closeThreadOwned. Where the move fails, `fd` itself (closed by closeThreadOwned too).
+ * closeThreadOwned. Where the move fails, `fd` itself.
  */
 export function threadOwned(fd: number): number {
   if (isMainThread || !libc) return fd;
@@ -95,16 +98,14 @@ export function threadOwned(fd: number): number {
     return fd;
   }
   libc.close(fd);
+  moved.add(n);
   return n;
 }
 
-/** Closes a descriptor that threadOwned returned (through node:fs where Node tracks it). */
+/** Closes a descriptor that threadOwned returned: through node:fs where Node tracks it (closing it otherwise would warn). */
 export function closeThreadOwned(binding: Libc, fd: number): void {
-  try {
-    closeSync(fd); // untracks it; a descriptor node:fs never opened closes all the same
-  } catch {
-    binding.close(fd);
-  }
+  if (moved.delete(fd)) closeSync(fd);
+  else binding.close(fd);
 }
 
 // A worker terminated while koffi loads in it aborts the whole process: koffi's module
