@@ -29,8 +29,6 @@ const IN_IGNORED = 0x8000;
 // The kernel's queue overflowed: events were lost (wd -1).
 const IN_Q_OVERFLOW = 0x4000;
 const ENOENT = 2;
-/** The largest inotify event: its header and a name of NAME_MAX bytes with its NUL. */
-const MAX_EVENT = 16 + 256;
 /** How many missing folders up a folder may be awaited from (lock folder, fallback root). */
 const AWAIT_LEVELS = 2;
 
@@ -137,9 +135,6 @@ export class WatchedFolders {
     for (;;) {
       const n = this.libc.read(this.fd, this.#events, this.#events.length);
       if (n <= 0) return;
-      // A read returns every whole event queued that fits: one that left room for the
-      // largest event took them all (what comes after the read began is for the next one).
-      const all = n <= this.#events.length - MAX_EVENT;
       // struct inotify_event { int wd; uint32_t mask, cookie, len; char name[len]; }
       for (let at = 0; at + 16 <= n; ) {
         const wd = this.#events.readInt32LE(at);
@@ -176,7 +171,6 @@ export class WatchedFolders {
           if (dir !== undefined) on(len > 0 ? { dir, name, mask } : { dir, mask });
         }
       }
-      if (all) return;
     }
   }
 
