@@ -26,6 +26,9 @@ describe("reusing a record without a look (inotify)", function () {
   // Records whose names start with "x" stand in the way; "r" ones (compatible, or this thread's) do not.
   const matters = (name: string) => name.startsWith("x");
 
+  const was = process.env.H5TS_REUSE_WITHOUT_LOOK;
+  before(() => (process.env.H5TS_REUSE_WITHOUT_LOOK = "1")); // off by default (unchanged.ts)
+  after(() => (was === undefined ? delete process.env.H5TS_REUSE_WITHOUT_LOOK : (process.env.H5TS_REUSE_WITHOUT_LOOK = was)));
   before(function () {
     const probe = FolderWatch.start([tmpdir()]);
     if (!probe) this.skip(); // not Linux, or koffi missing: every open looks, as before
