@@ -91,7 +91,11 @@ function idOf(dir: string): string | undefined {
   return st === undefined ? undefined : st.isDirectory() ? `${st.dev}:${st.ino}` : "other";
 }
 
-const sameDirs = (a: readonly string[], b: readonly string[]) => a === b || (a.length === b.length && a.every((d, i) => d === b[i]));
+/** Whether `entry` watches `dirs` as they are now: the same paths, each still naming the folder it watched. */
+function watchesNow(entry: Entry, dirs: readonly string[]): boolean {
+  const same = entry.dirs === dirs || (entry.dirs.length === dirs.length && entry.dirs.every((d, i) => d === dirs[i]));
+  return same && dirs.every((d, i) => idOf(d) === entry.ids[i]);
+}
 
 function onEvent(e: FolderEvent): void {
   for (const entry of entries.values()) {
@@ -109,9 +113,8 @@ function onEvent(e: FolderEvent): void {
  */
 export function unchanged(record: OwnRecord, dirs: readonly string[]): boolean {
   const entry = entries.get(record.name);
-  if (!entry?.clean || !folders || !sameDirs(entry.dirs, dirs) || !dirs.includes(record.dir)) return false;
+  if (!entry?.clean || !folders || !dirs.includes(record.dir) || !watchesNow(entry, dirs)) return false;
   folders.drain(onEvent);
-  if (entry.clean && dirs.some((d, i) => idOf(d) !== entry.ids[i])) entry.clean = false;
   return entry.clean;
 }
 
@@ -126,7 +129,7 @@ export function prepare(record: OwnRecord, dirs: readonly string[], matters: (na
   if (process.platform !== "linux" || process.env.H5TS_WATCH === "0" || process.env.H5TS_REUSE_WITHOUT_LOOK !== "1") return;
   let entry = entries.get(record.name);
   // Other folders now, or one of them replaced: watch afresh.
-  if (entry && (!sameDirs(entry.dirs, dirs) || dirs.some((d, i) => idOf(d) !== entry!.ids[i]))) {
+  if (entry && !watchesNow(entry, dirs)) {
     forget(record);
     entry = undefined;
   }

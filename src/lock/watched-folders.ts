@@ -10,8 +10,8 @@ import { existsSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import { closeThreadOwned, threadOwned, type Libc } from "../process/libc.js";
 
-export const IN_NONBLOCK = 0o4000;
-export const IN_CLOEXEC = 0o2000000;
+const IN_NONBLOCK = 0o4000;
+const IN_CLOEXEC = 0o2000000;
 export const IN_MODIFY = 0x2;
 export const IN_MOVED_FROM = 0x40;
 export const IN_MOVED_TO = 0x80;
