@@ -318,11 +318,11 @@ async function handoff(kind: "thread" | "process", variant: "patched" | "naive",
   for (let i = 0; i < n; i++) {
     const [holder, waiter] = i % 2 ? [a, b] : [b, a];
     const holding = holder.run("hold", { file, waitMs: 20 + waitedMs, afterMs: waitedMs });
-    // Start the waiter only once the holder holds.
-    const held = () => (variant === "naive" ? existsSync(`${file}.naive-lock`) : inspect(file).holders.length === 1);
-    while (!held()) await sleep(0.2);
+    // Start the waiter only once the holder says it holds (worker.ts hold).
+    while (!existsSync(`${file}.holding`)) await sleep(0.2);
     const taking = waiter.run("take", { file });
     const [{ releasedAt }, { acquiredAt }] = await Promise.all([holding, taking]);
+    rmSync(`${file}.holding`);
     lat.push(acquiredAt - releasedAt);
   }
   await Promise.all([a.kill(), b.kill()]);

@@ -3,6 +3,7 @@
 // under the ideal in-process lock: ideal-lock.ts), then runs jobs on command and reports
 // timings. Timing starts only after everything is loaded ("warm").
 
+import { writeFileSync } from "node:fs";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { canonicalPath } from "../src/lock/path.js";
 import { acquireSync } from "../src/lock/wait.js";
@@ -75,6 +76,10 @@ const jobs: Record<string, (c: any) => unknown> = {
   hold(c) {
     const path = canonicalPath(c.file);
     const lock = variant === "naive" ? naiveLock(c.file) : acquireSync(path, "exclusive");
+    // Only now may the waiter start: a request marks its record as holding before it
+    // looks, so the lock folder alone would show a holder too early (and the waiter,
+    // started then, could take the lock first and be gone before this side waits for it).
+    writeFileSync(`${c.file}.holding`, "");
     if (variant === "naive") sleepSync(c.waitMs);
     else {
       awaitWaiter(c.file);

@@ -35,8 +35,7 @@ describe("correct on every path", function () {
     // The reuse marks its record and reads the folders' change events (lock/unchanged.ts);
     // the writer's record, made and marked meanwhile, must send it back to a full look.
     const file = s.file;
-    const reuse = { H5TS_REUSE_WITHOUT_LOOK: "1" }; // off by default (lock/unchanged.ts)
-    const [a, b] = [await s.start("process", { name: "A", env: reuse }), await s.start("process", { name: "B", env: reuse })];
+    const [a, b] = [await s.start("process", { name: "A" }), await s.start("process", { name: "B" })];
     const ready = join(s.dir, "ready");
     const go = join(s.dir, "go");
     const reopening = a.do({ cmd: "reuseThenOpen", file, mode: "a", times: 3, ready, go });

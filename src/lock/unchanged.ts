@@ -18,7 +18,7 @@
 //
 // Only where every writer of the folders is this kernel: local file systems (a change
 // made on another host over NFS makes no event here). Elsewhere, without koffi or
-// inotify, or with H5TS_WATCH=0, every open looks, as before. One inotify instance per
+// inotify, or with H5TS_WATCH=0 or H5TS_REUSE_WITHOUT_LOOK=0, every open looks. One inotify instance per
 // thread, while it keeps records; Node closes it with a worker that ends.
 
 import { lstatSync, statfsSync } from "node:fs";
@@ -123,10 +123,7 @@ export function unchanged(record: OwnRecord, dirs: readonly string[]): boolean {
  * can be kept (found()). `matters`: whether a record of a given name could stand in its way.
  */
 export function prepare(record: OwnRecord, dirs: readonly string[], matters: (name: string) => boolean): void {
-  // Off unless asked for: with it, the hand-off benchmark between two threads of one
-  // process hung about one run in three (a waiter returned while the holder still held),
-  // and the cause is not found yet. H5TS_REUSE_WITHOUT_LOOK=1 turns it on.
-  if (process.platform !== "linux" || process.env.H5TS_WATCH === "0" || process.env.H5TS_REUSE_WITHOUT_LOOK !== "1") return;
+  if (process.platform !== "linux" || process.env.H5TS_WATCH === "0" || process.env.H5TS_REUSE_WITHOUT_LOOK === "0") return;
   let entry = entries.get(record.name);
   // Other folders now, or one of them replaced: watch afresh.
   if (entry && !watchesNow(entry, dirs)) {

@@ -29,6 +29,8 @@ const IN_IGNORED = 0x8000;
 // The kernel's queue overflowed: events were lost (wd -1).
 const IN_Q_OVERFLOW = 0x4000;
 const ENOENT = 2;
+const EINTR = 4;
+const EAGAIN = 11;
 /** How many missing folders up a folder may be awaited from (lock folder, fallback root). */
 const AWAIT_LEVELS = 2;
 
@@ -134,7 +136,17 @@ export class WatchedFolders {
   drain(on: (e: FolderEvent) => void): void {
     for (;;) {
       const n = this.libc.read(this.fd, this.#events, this.#events.length);
-      if (n <= 0) return;
+      const errno = n < 0 ? this.libc.errno() : 0;
+      if (errno === EINTR) continue;
+      if (errno === EAGAIN) return; // nothing (more) queued
+      if (n <= 0) {
+        // Not an inotify instance's answer (it never reads 0): the descriptor was closed
+        // under us (EBADF), or its number now names something else. No news is not good
+        // news here: events lost, as at an overflow, and the watch no longer complete.
+        this.#complete = false;
+        on({ dir: undefined, mask: IN_Q_OVERFLOW });
+        return;
+      }
       // struct inotify_event { int wd; uint32_t mask, cookie, len; char name[len]; }
       for (let at = 0; at + 16 <= n; ) {
         const wd = this.#events.readInt32LE(at);

@@ -26,9 +26,6 @@ describe("reusing a record without a look (inotify)", function () {
   // Records whose names start with "x" stand in the way; "r" ones (compatible, or this thread's) do not.
   const matters = (name: string) => name.startsWith("x");
 
-  const was = process.env.H5TS_REUSE_WITHOUT_LOOK;
-  before(() => (process.env.H5TS_REUSE_WITHOUT_LOOK = "1")); // off by default (unchanged.ts)
-  after(() => (was === undefined ? delete process.env.H5TS_REUSE_WITHOUT_LOOK : (process.env.H5TS_REUSE_WITHOUT_LOOK = was)));
   before(function () {
     const probe = FolderWatch.start([tmpdir()]);
     if (!probe) this.skip(); // not Linux, or koffi missing: every open looks, as before
@@ -107,6 +104,24 @@ describe("reusing a record without a look (inotify)", function () {
       expect(unchanged(record, dirs()), "the moved folder went unseen").to.equal(false);
     } finally {
       rmSync(`${dir}-old`, { recursive: true, force: true });
+    }
+  });
+
+  it("its inotify descriptor closed under it (by a double close elsewhere), or that number opened anew on something else: the reuse looks", function () {
+    const before = new Set(inotifyDescriptors());
+    trust();
+    const ours = inotifyDescriptors().filter((fd) => !before.has(fd));
+    expect(ours, "one inotify instance made for the reuse").to.have.length(1);
+    expect(unchanged(record, dirs())).to.equal(true);
+    closeSync(Number(ours[0]));
+    expect(unchanged(record, dirs()), "closed (EBADF)").to.equal(false);
+    trust();
+    const other = openSync("/dev/null", "r"); // the lowest free number: the one just closed
+    try {
+      expect(other).to.equal(Number(ours[0]));
+      expect(unchanged(record, dirs()), "the number names /dev/null").to.equal(false);
+    } finally {
+      closeSync(other);
     }
   });
 
@@ -208,11 +223,15 @@ describe("reusing a record without a look (inotify)", function () {
 
 /** This process's inotify instances. */
 function inotifyInstances(): number {
+  return inotifyDescriptors().length;
+}
+
+function inotifyDescriptors(): string[] {
   return readdirSync("/proc/self/fd").filter((n) => {
     try {
       return readlinkSync(`/proc/self/fd/${n}`) === "anon_inode:inotify";
     } catch {
       return false;
     }
-  }).length;
+  });
 }
