@@ -31,6 +31,8 @@ const IN_Q_OVERFLOW = 0x4000;
 const ENOENT = 2;
 const EINTR = 4;
 const EAGAIN = 11;
+/** The largest inotify event: its header and a name of NAME_MAX bytes with its NUL. */
+const MAX_EVENT = 16 + 256;
 /** How many missing folders up a folder may be awaited from (lock folder, fallback root). */
 const AWAIT_LEVELS = 2;
 
@@ -147,12 +149,17 @@ export class WatchedFolders {
         on({ dir: undefined, mask: IN_Q_OVERFLOW });
         return;
       }
+      // A read returns every whole event queued that fits: one that left room for the
+      // largest event took them all (what is queued after the read began is the next
+      // read's: unchanged.ts says why that is enough).
+      const all = n <= this.#events.length - MAX_EVENT;
       // struct inotify_event { int wd; uint32_t mask, cookie, len; char name[len]; }
       for (let at = 0; at + 16 <= n; ) {
         const wd = this.#events.readInt32LE(at);
         const mask = this.#events.readUInt32LE(at + 4);
         const len = this.#events.readUInt32LE(at + 12);
-        const name = this.#events.toString("latin1", at + 16, at + 16 + len).replace(/\0+$/, "");
+        const end = len > 0 ? this.#events.indexOf(0, at + 16) : at + 16; // names are NUL-padded
+        const name = this.#events.toString("latin1", at + 16, end < 0 || end > at + 16 + len ? at + 16 + len : end);
         at += 16 + len;
         if (mask & IN_Q_OVERFLOW) {
           on({ dir: undefined, mask });
@@ -183,6 +190,7 @@ export class WatchedFolders {
           if (dir !== undefined) on(len > 0 ? { dir, name, mask } : { dir, mask });
         }
       }
+      if (all) return;
     }
   }
 
