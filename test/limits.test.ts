@@ -3,15 +3,19 @@
 import { expect } from "chai";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, mkdirSync, realpathSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, realpathSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { lockDirsFor } from "../src/lock/folders.js";
+import { canonicalPath } from "../src/lock/path.js";
+import { acquireSync } from "../src/lock/wait.js";
 import { tempDir } from "./support/files.js";
 import { scenario } from "./support/scenario.js";
 
 const MANY = fileURLToPath(new URL("./fixtures/many-files.js", import.meta.url));
 const FULL = fileURLToPath(new URL("./fixtures/full-disk.js", import.meta.url));
 const PROBE = fileURLToPath(new URL("./fixtures/limits-probe.js", import.meta.url));
+const RECORD_READER = fileURLToPath(new URL("./fixtures/record-reader.js", import.meta.url));
 const REGISTER = pathToFileURL(fileURLToPath(new URL("../src/register.js", import.meta.url))).href;
 
 interface Probe {
@@ -174,6 +178,23 @@ describe("no new limits", function () {
         expect(patched.made, `${length} bytes`).to.deep.equal([`fallback:${hashOf(file)}-${basename(file)}.h5ts`]);
       }
     });
+  });
+
+  it("out of descriptors, a holder's record is not read as gone (a writer would go in beside it): its read fails with EMFILE", function () {
+    // Threads share the descriptor table: another thread can take the last one between a
+    // look's listing of the folder and its read of a record.
+    const held = acquireSync(canonicalPath(s.file), "exclusive");
+    try {
+      const dir = lockDirsFor(canonicalPath(s.file), undefined).all[0];
+      const [name] = readdirSync(dir);
+      const r = spawnSync(process.execPath, [RECORD_READER, join(dir, name)], { encoding: "utf8" });
+      expect(r.status, r.stderr).to.equal(0);
+      const { outcome, taken } = JSON.parse(r.stdout);
+      expect(taken, "descriptors taken before the read").to.be.greaterThan(0);
+      expect(outcome, "the holder's record read as gone").to.equal("EMFILE");
+    } finally {
+      held.release();
+    }
   });
 
   it("holding many files under ulimit -n 256: an open fails as with bare h5wasm (file_id -1), never with an error of the patch's own", function () {

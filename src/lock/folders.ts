@@ -353,13 +353,21 @@ export function readState(r: LockRecord): RecordState | undefined {
   return readRecordFile(r)?.state;
 }
 
-/** readState, and the uid that owns the record file (who made it). */
+// Why a record could not be opened that means it is gone, or not a record: anything else
+// (out of descriptors, memory, an I/O error) says nothing of it, and is thrown.
+const NOT_A_RECORD = new Set(["ENOENT", "ENOTDIR", "ELOOP", "ENXIO", "EACCES", "EPERM", "ENAMETOOLONG"]);
+
+/**
+ * readState, and the uid that owns the record file (who made it). Throws where it cannot
+ * tell (EMFILE...): read as gone, a holder's record would let its conflict in.
+ */
 export function readRecordFile(r: LockRecord): { state: RecordState; uid: number } | undefined {
   let fd: number;
   try {
     fd = openSync(join(r.dir, r.name), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
-  } catch {
-    return undefined;
+  } catch (e) {
+    if (NOT_A_RECORD.has((e as NodeJS.ErrnoException).code ?? "")) return undefined;
+    throw e;
   }
   try {
     const st = fstatSync(fd);
