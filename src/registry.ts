@@ -15,7 +15,7 @@ import { canonicalPath, sameFile, type FileIdentity } from "./lock/path.js";
 import { removeEmptyFile } from "./native/flock.js";
 import { Acquisition } from "./lock/wait.js";
 import type { NativeFileLock } from "./native/flock.js";
-import { dataFileGate, flockKindOf, lockCreated, releaseDataFileLock } from "./native/gate.js";
+import { dataFileGate, flockKindOf, lockCreated, releaseDataFileLock, type DataFileGate } from "./native/gate.js";
 import { countOpenThread } from "./process/signals.js";
 
 export type H5File = InstanceType<typeof h5.File>;
@@ -264,15 +264,19 @@ export class OpenFiles implements FileRegistry {
    * finishes that request itself, or, needing a stronger lock, takes its place in line.
    */
   #takeOver(pending: Pending, req: ShareRequest): Request {
-    this.#pending.delete(req.path);
     const { acquisition } = pending;
     const need = combine([acquisition.mode, req.lock])!;
-    if (need === acquisition.mode && !acquisition.failed) return pending;
+    if (need === acquisition.mode && !acquisition.failed) {
+      this.#pending.delete(req.path);
+      return pending;
+    }
+    const gate = this.#gate(req, need); // before anything is let go: it may throw (out of descriptors)
+    this.#pending.delete(req.path);
     // Its place in line, read before letting go (which ends it: then it has failed).
     const since = acquisition.failed ? undefined : acquisition.since;
     // Holding already (its continuation has not run yet), it lets go first, as #retake does.
     this.#letGo(pending);
-    return this.#request(req, need, since);
+    return this.#request(req, need, since, gate);
   }
 
   /**
@@ -284,16 +288,20 @@ export class OpenFiles implements FileRegistry {
     const need = combine([file.lock.mode, req.lock])!;
     debug("retake %s %s -> %s", req.path, file.lock.mode, need);
     const since = file.lock.since;
+    const gate = this.#gate(req, need); // before anything is let go: it may throw (out of descriptors)
     file.native?.close();
     file.native = undefined;
     file.lock.release(true);
-    return this.#request(req, need, since);
+    return this.#request(req, need, since, gate);
   }
 
   /** A request for `need` on the file, gated by the data file's flock. */
-  #request(req: ShareRequest, need: LockMode, since?: number): Request {
-    const gate = dataFileGate(req.path, need, req.mode === "w", req.id);
+  #request(req: ShareRequest, need: LockMode, since?: number, gate = this.#gate(req, need)): Request {
     return { acquisition: new Acquisition(req.path, need, { ...req.options, since, gate, id: req.id }), native: gate?.lock, id: req.id };
+  }
+
+  #gate(req: ShareRequest, need: LockMode): DataFileGate | undefined {
+    return dataFileGate(req.path, need, req.mode === "w", req.id);
   }
 
   /**

@@ -6,7 +6,6 @@ import { createHash, randomBytes } from "node:crypto";
 import {
   closeSync,
   constants,
-  existsSync,
   fchmodSync,
   fstatSync,
   lstatSync,
@@ -246,9 +245,13 @@ export function removeIfEmpty(dir: string): void {
  * a readdir that throws costs more than the check.
  */
 export function listNames(dir: string, oftenMissing = false): string[] {
-  if (oftenMissing && !existsSync(dir)) return [];
+  if (oftenMissing && isMissing(dir)) return [];
   try {
-    return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isFile() ? [d.name] : []));
+    // Names only: asked for types, Node stats each entry where the file system does not
+    // store them (NFS, XFS without ftype), and one removed meanwhile failed the whole
+    // listing (ENOENT), which read as an empty folder. What is not a regular file is not
+    // read as a record anyway (readRecordFile).
+    return readdirSync(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENAMETOOLONG") return [];
@@ -344,6 +347,16 @@ export function closeRecord(r: RecordFile): void {
 
 const stateBuffer = Buffer.alloc(2);
 
+/** Whether nothing is at `dir` (cheaper than a failed listing); an error that says nothing of it is thrown. */
+function isMissing(dir: string): boolean {
+  try {
+    return lstatSync(dir, { throwIfNoEntry: false }) === undefined;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOTDIR") return true; // a file where a folder above it should be: nothing in it
+    throw e;
+  }
+}
+
 /**
  * Where a record stands now; undefined once it is gone, and for anything that is not a
  * record as this package writes them: opened without following a symlink or blocking on a
@@ -370,13 +383,12 @@ export function readRecordFile(r: LockRecord): { state: RecordState; uid: number
     throw e;
   }
   try {
+    // An error here (EIO, ENOMEM) says nothing of the record either: thrown.
     const st = fstatSync(fd);
     if (!st.isFile() || st.size > 1) return undefined;
     const n = readSync(fd, stateBuffer, 0, 2, 0);
     const state = stateOfContent(stateBuffer.toString("latin1", 0, n));
     return state && { state, uid: st.uid };
-  } catch {
-    return undefined;
   } finally {
     closeSync(fd);
   }
@@ -418,7 +430,8 @@ export function touchRecord(dir: string, name: string): void {
 export function recordAgeMs(r: LockRecord): number | undefined {
   try {
     return Date.now() - statSync(join(r.dir, r.name)).mtimeMs;
-  } catch {
-    return undefined;
+  } catch (e) {
+    // Gone; anything else (EIO, ETIMEDOUT on NFS) cannot tell: fresh, never reaped for it.
+    return (e as NodeJS.ErrnoException).code === "ENOENT" ? undefined : 0;
   }
 }

@@ -24,13 +24,26 @@ export interface Identity {
   threadId: number;
 }
 
-/** Reads state and start time from a /proc stat file; undefined when it is gone. */
-function procStat(path: string): { state: string; start: string } | undefined {
+// What a failed read of /proc says: gone (ENOENT, ESRCH), cannot tell (EACCES, EPERM:
+// hidepid, another user); anything else (EMFILE, ENOMEM...) says nothing and is thrown:
+// read as gone, a live holder would be reaped.
+const GONE = new Set(["ENOENT", "ESRCH"]);
+const HIDDEN = new Set(["EACCES", "EPERM"]);
+
+function unreadable(e: unknown): "gone" | "hidden" {
+  const code = (e as NodeJS.ErrnoException).code ?? "";
+  if (GONE.has(code)) return "gone";
+  if (HIDDEN.has(code)) return "hidden";
+  throw e;
+}
+
+/** Reads state and start time from a /proc stat file; undefined when it is gone, null when it cannot be read. */
+function procStat(path: string): { state: string; start: string } | undefined | null {
   let text: string;
   try {
     text = readFileSync(path, "latin1");
-  } catch {
-    return undefined;
+  } catch (e) {
+    return unreadable(e) === "gone" ? undefined : null;
   }
   // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
   const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
@@ -53,7 +66,8 @@ function procAvailable(): boolean {
 function readOr(path: string, pick: (text: string) => string): string {
   try {
     return pick(readFileSync(path, "latin1")) || "0";
-  } catch {
+  } catch (e) {
+    unreadable(e); // not there, or not ours to read: unknown ("0"); out of descriptors: thrown, not kept
     return "0";
   }
 }
@@ -61,7 +75,8 @@ function readOr(path: string, pick: (text: string) => string): string {
 function pidNamespace(): string {
   try {
     return /\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/pid"))?.[1] ?? "0";
-  } catch {
+  } catch (e) {
+    unreadable(e);
     return "0";
   }
 }
@@ -77,18 +92,22 @@ export function identity(): Identity {
   let tidStart = "0";
   if (procAvailable()) {
     tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
-    pidStart = procStat(`/proc/${pid}/stat`)?.start ?? "0";
-    tidStart = procStat(`/proc/${pid}/task/${tid}/stat`)?.start ?? "0";
+    // Both or neither: a process start time without its thread's would make every
+    // record of this thread look dead to others (and the reverse, never dead).
+    const p = procStat(`/proc/${pid}/stat`)?.start;
+    const t = procStat(`/proc/${pid}/task/${tid}/stat`)?.start;
+    if (p && t) [pidStart, tidStart] = [p, t];
   }
   self = { host, boot: readOr("/proc/sys/kernel/random/boot_id", (t) => t.replace(/[^0-9a-f]/g, "").slice(0, 16)), pidns: pidNamespace(), pid, pidStart, tid, tidStart, threadId };
   return self;
 }
 
-/** The uid that owns a process (its /proc entry); undefined where it cannot be read. */
+/** The uid that owns a process (its /proc entry); undefined where it is gone or cannot be read. */
 function processUid(pid: number): number | undefined {
   try {
     return statSync(`/proc/${pid}`).uid;
-  } catch {
+  } catch (e) {
+    unreadable(e);
     return undefined;
   }
 }
@@ -116,9 +135,12 @@ function aliveOnThisHost(r: LockRecord): boolean | undefined {
   if (!proc) return processExists(r.pid) ? undefined : false; // hidden (hidepid=2), or gone
   if (proc.start !== r.pidStart || proc.state === "Z" || proc.state === "X") return false;
   // A record its claimed process cannot have made (another user wrote it, naming, say,
-  // pid 1) is no holder: ignored, never waited for.
-  if (r.uid !== undefined && r.uid !== 0 && processUid(r.pid) !== r.uid) return false;
+  // pid 1) is no holder: ignored, never waited for. (An owner that cannot be read: the
+  // thread's entry below decides.)
+  const owner = r.uid !== undefined && r.uid !== 0 ? processUid(r.pid) : undefined;
+  if (owner !== undefined && owner !== r.uid) return false;
   const task = procStat(`/proc/${r.pid}/task/${r.tid}/stat`);
+  if (task === null) return undefined; // cannot tell
   return !!task && task.start === r.tidStart && task.state !== "Z" && task.state !== "X";
 }
 

@@ -65,13 +65,15 @@ const localCache = new Map<string, boolean>();
 function isLocal(dir: string): boolean {
   let known = localCache.get(dir);
   if (known === undefined) {
-    known = false;
     for (let d = dir; ; d = dirname(d)) {
       try {
         known = LOCAL.has(Number(statfsSync(d).type) >>> 0);
         break;
-      } catch {
-        if (dirname(d) === d) break; // nothing to ask: not known local
+      } catch (e) {
+        // A folder not made yet: its parent's file system is the one it will be on. Any
+        // other error (EIO, ESTALE on NFS) says nothing: not local, and not kept.
+        const code = (e as NodeJS.ErrnoException).code;
+        if ((code !== "ENOENT" && code !== "ENOTDIR") || dirname(d) === d) return false;
       }
     }
     if (localCache.size >= 1000) localCache.clear();

@@ -365,7 +365,7 @@ export class NativeFileLock {
       /** What a stat of `path` made just now found there: a regular file needs no fstat of the descriptor. */
       found?: { dev: number; ino: number; regular: boolean };
     } = {},
-  ): { lock: NativeFileLock; reason?: undefined } | { lock?: undefined; reason: string } {
+  ): { lock: NativeFileLock; reason?: undefined } | { lock?: undefined; reason: string; code?: string } {
     const state = nativeLocking(options);
     if (!state.enabled) return { reason: state.reason ?? "off" };
     let fd: number;
@@ -383,17 +383,18 @@ export class NativeFileLock {
       }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" || !options.create) return { reason: `cannot open ${path} for locking: ${code ?? err}` };
+      if (code !== "ENOENT" || !options.create) return { reason: `cannot open ${path} for locking: ${code ?? err}`, code };
       try {
         fd = openSync(path, base | fsc.O_CREAT | fsc.O_EXCL, 0o666);
         created = true;
       } catch (err2) {
         const code2 = (err2 as NodeJS.ErrnoException).code;
-        if (code2 !== "EEXIST") return { reason: `cannot create ${path} for locking: ${code2 ?? err2}` };
+        if (code2 !== "EEXIST") return { reason: `cannot create ${path} for locking: ${code2 ?? err2}`, code: code2 };
         try {
           fd = openSync(path, base); // someone else created it in between
         } catch (err3) {
-          return { reason: `cannot open ${path} for locking: ${(err3 as NodeJS.ErrnoException).code ?? err3}` };
+          const code3 = (err3 as NodeJS.ErrnoException).code;
+          return { reason: `cannot open ${path} for locking: ${code3 ?? err3}`, code: code3 };
         }
       }
     }
@@ -410,7 +411,8 @@ export class NativeFileLock {
       }
     } catch (err) {
       try { closeSync(fd); } catch { /* already closed */ }
-      return { reason: `cannot stat ${path}: ${(err as NodeJS.ErrnoException).code ?? err}` };
+      const code = (err as NodeJS.ErrnoException).code;
+      return { reason: `cannot stat ${path}: ${code ?? err}`, code };
     }
     return { lock: new NativeFileLock(fd, kind, path, created, st.dev, st.ino, (base & fsc.O_RDWR) !== 0) };
   }

@@ -13,6 +13,8 @@ import type { FileIdentity } from "../lock/path.js";
 import type { Gate } from "../lock/wait.js";
 import { NativeFileLock, nativeLocking, type FlockKind } from "./flock.js";
 
+const EXHAUSTED = new Set(["EMFILE", "ENFILE", "ENOMEM"]);
+
 /** The flock a lock mode takes on the data file; undefined: none. */
 export function flockKindOf(mode: LockMode): FlockKind | undefined {
   switch (mode) {
@@ -47,6 +49,11 @@ export function dataFileGate(path: string, mode: LockMode, create: boolean, id: 
   if (!lock) {
     const opened = NativeFileLock.open(path, kind, { create, writable: kind === "exclusive", found: id });
     if (!opened.lock) {
+      // Out of descriptors or memory says nothing of the file: not a reason to go on
+      // without its flock unheard (the open then goes on as any open out of descriptors:
+      // H5TS_UNLOCKED). Otherwise (no such file, no access, not a regular file) HDF5's own
+      // open meets the same, as with bare h5wasm.
+      if (opened.code && EXHAUSTED.has(opened.code)) throw Object.assign(new Error(opened.reason), { code: opened.code });
       if (debug.enabled) debug("no native lock on %s: %s", path, opened.reason);
       return undefined;
     }
@@ -110,7 +117,14 @@ function takeIdle(path: string, kind: FlockKind, now: FileIdentity): NativeFileL
  * without the native lock (said with NODE_DEBUG).
  */
 export function lockCreated(path: string, mode: LockMode): NativeFileLock | undefined {
-  const gate = dataFileGate(path, mode, false, undefined);
+  let gate: DataFileGate | undefined;
+  try {
+    gate = dataFileGate(path, mode, false, undefined);
+  } catch (e) {
+    // HDF5 has the file open already: nothing to give back, and the open stands.
+    debug("no native lock on %s: %s", path, (e as Error).message);
+    return undefined;
+  }
   if (!gate) return undefined;
   if (gate.tryPass()) return gate.lock;
   debug("no native lock on %s: a native program took the new file first", path);
