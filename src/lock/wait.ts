@@ -13,7 +13,7 @@ import type { LockMode } from "./modes.js";
 import { lockOptions, type LockOptions } from "./options.js";
 import { answerCloseRequest, signalsUnhandledDuring } from "../process/signals.js";
 import { FolderWatch } from "./watch.js";
-import { generation, sleepUntilWoken } from "./wake.js";
+import { generation, sleepUntilWoken, sleepUntilWokenAsync } from "./wake.js";
 
 /** The first pause between looks (ms); it doubles up to MAX_DELAY_MS. */
 const FIRST_DELAY_MS = 0.05;
@@ -253,9 +253,7 @@ export class Acquisition {
 
   /** Waits without blocking the event loop; settles as soon as it holds, whoever drove the last step. */
   async run(): Promise<HeldLock> {
-    for (let pause = this.#next(); pause; pause = this.#next()) {
-      await new Promise((resolve) => setTimeout(resolve, pause!.ms));
-    }
+    for (let pause = this.#next(); pause; pause = this.#next()) await sleepUntilWokenAsync(pause.seen, pause.ms);
     return this.#held!;
   }
 

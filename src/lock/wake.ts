@@ -1,6 +1,6 @@
 // Waking waiters in this process at once: a release bumps a counter shared by the
-// process's threads (shared-memory.ts) and wakes the threads sleeping on it; other
-// processes find out by polling.
+// process's threads (shared-memory.ts) and wakes the threads sleeping on it, blocked or
+// not; other processes find out by their watch or by polling.
 
 import { WAKE, bump, sharedCells } from "../process/shared-memory.js";
 
@@ -22,4 +22,25 @@ export function wakeAll(): void {
 /** Sleeps up to `ms`, or until the counter moves from `seen`. */
 export function sleepUntilWoken(seen: number, ms: number): void {
   Atomics.wait(sharedCells(), WAKE, seen, ms);
+}
+
+// Node 20 has it; TypeScript's lib for this target does not declare it.
+const waitAsync = (Atomics as unknown as { waitAsync?(a: Int32Array, i: number, v: number, ms: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
+
+/**
+ * As sleepUntilWoken, without blocking the event loop. The timer keeps the loop alive
+ * meanwhile (a pending Atomics.waitAsync does not), and goes once the counter moves.
+ */
+export function sleepUntilWokenAsync(seen: number, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    if (!waitAsync) return;
+    const w = waitAsync(sharedCells(), WAKE, seen, ms);
+    const woken = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    if (!w.async) woken(); // moved already: look again at once
+    else (w.value as Promise<string>).then((why) => why === "ok" && woken());
+  });
 }
