@@ -124,9 +124,9 @@ async function openClose() {
 }
 
 // 1a. The native flock layer's cost (issue 10): the patched open+close `r` with the layer on
-// and off (H5TS_NATIVE_LOCK, read on every open), taking turns in blocks of 50 opens within
-// each round, order alternated; the figure is the median of the per-round differences,
-// which cancels the machine's drift. Then the layer's own per-open calls alone.
+// and off (H5TS_NATIVE_LOCK, read on every open), one after the other in each round, order
+// alternated; the figure is the median of the per-round differences, which cancels the
+// machine's drift between rounds. Then the layer's own per-open calls alone.
 async function nativeLayer() {
   const before = process.env.H5TS_NATIVE_LOCK;
   const restore = () => (before === undefined ? delete process.env.H5TS_NATIVE_LOCK : (process.env.H5TS_NATIVE_LOCK = before));
@@ -145,22 +145,15 @@ async function nativeLayer() {
   const rounds = quick ? 7 : 31; // the per-round differences spread over ±5 µs and more: many rounds for a stable median
   const times = { on: [] as number[], off: [] as number[], diff: [] as number[] };
   await patch();
-  // Within a round the two states take turns every `block` opens: the machine's noise
-  // (other tenants, bursts of a few hundred ms) then falls on both alike. Blocks of 2000,
-  // one state after the other, left per-round differences spread from -5 to +15 µs.
-  const block = 50;
   for (let round = -1; round < rounds; round++) {
-    const ms = { on: 0, off: 0 };
-    for (let b = 0; b < n / block; b++) {
-      for (const layer of (round + b) % 2 ? (["on", "off"] as const) : (["off", "on"] as const)) {
-        setLayer(layer === "on");
-        const t0 = performance.now();
-        for (let i = 0; i < block; i++) new h5wasm.File(files[layer], "r").close();
-        ms[layer] += performance.now() - t0;
-      }
+    const us = { on: 0, off: 0 };
+    for (const layer of round % 2 ? (["on", "off"] as const) : (["off", "on"] as const)) {
+      setLayer(layer === "on");
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) new h5wasm.File(files[layer], "r").close();
+      us[layer] = ((performance.now() - t0) / n) * 1000;
+      await sleep(1); // let deferred clean-up run, as in the open+close rows
     }
-    await sleep(1); // let deferred clean-up run, as in the open+close rows
-    const us = { on: (ms.on / n) * 1000, off: (ms.off / n) * 1000 };
     if (round < 0) continue; // round -1 warms up
     times.on.push(us.on);
     times.off.push(us.off);
@@ -570,9 +563,9 @@ ${table}
   can cost for 4 HDF5 heaps on these cores. Appends present after the 4-writer rounds
   (fewest over rounds): patched ${present.patched}, naive ${present.naive}, ideal lock ${present.ideal}, of ${r.writers.appends}.
 - The native flock layer row is the patched open+close \`r\` with the layer on and off
-  (H5TS_NATIVE_LOCK=0), ${nl.rounds ?? "–"} rounds of ${nl.opens ?? "–"} opens each, the two taking turns every 50
-  opens in alternating order (one file for each: a descriptor kept from a layer-on open
-  would be reused with the layer off); the figure is the median of the rounds' differences.
+  (H5TS_NATIVE_LOCK=0), ${nl.rounds ?? "–"} rounds of ${nl.opens ?? "–"}, the two run back to back in each round in
+  alternating order (one file for each: a descriptor kept from a layer-on open would be
+  reused with the layer off); the figure is the median of the rounds' differences.
   ${layerNote[0].toUpperCase() + layerNote.slice(1)} (median of rounds).
 - Hand-off is the time from the holder's release to the waiter's return from acquire,
   the waiter already waiting: released as soon as the waiter's record shows, or 20 ms
