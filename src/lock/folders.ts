@@ -416,14 +416,15 @@ export function removeRecord(dir: string, name: string, own?: RecordFile): boole
   }
 }
 
-/** Refreshes a record's heartbeat (its mtime). */
-export function touchRecord(dir: string, name: string): void {
+/** Refreshes a record's heartbeat (its mtime); the error where it could not (a record that is gone has nothing to keep fresh). */
+export function touchRecord(dir: string, name: string): NodeJS.ErrnoException | undefined {
   const now = new Date();
   try {
     lutimesSync(join(dir, name), now, now); // never through a symlink put in a record's place
-  } catch {
-    // A record that is gone has nothing to keep fresh.
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") return e as NodeJS.ErrnoException;
   }
+  return undefined;
 }
 
 /** How long ago a record's heartbeat was refreshed; undefined once it is gone. */

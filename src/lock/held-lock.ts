@@ -1,8 +1,9 @@
 // A lock this thread holds: its record, kept fresh for other hosts, relaxed when the
 // holder needs less, and let go (kept idle a moment for the thread's next open).
 
+import { join } from "node:path";
 import { debug } from "../debug.js";
-import { aLock } from "../errors.js";
+import { aLock, warnNow } from "../errors.js";
 import { letDescriptorGo, mark, touchRecord } from "./folders.js";
 import { discard, putIdle, type OwnRecord } from "./idle.js";
 import { relaxes, type LockMode } from "./modes.js";
@@ -19,8 +20,18 @@ function keepFresh(record: OwnRecord, remoteStaleMs: number): void {
   if (!heartbeat && Number.isFinite(remoteStaleMs)) heartbeat = setInterval(beat, Math.min(Math.max(remoteStaleMs / 4, 10), 2 ** 31 - 1)).unref();
 }
 
+let heartbeatWarned = false;
+
 function beat(): void {
-  for (const r of fresh) touchRecord(r.dir, r.name);
+  for (const r of fresh) {
+    const e = touchRecord(r.dir, r.name);
+    // Judged by its heartbeat (another host, another PID namespace, a hidden /proc), a
+    // holder whose heartbeat stops is taken for gone after remoteStaleMs: said once.
+    if (e && !heartbeatWarned) {
+      heartbeatWarned = true;
+      warnNow("H5TS_HEARTBEAT", `cannot refresh the heartbeat of a lock record (${e.code ?? e.message}): ${join(r.dir, r.name)}; holders on other hosts or in other PID namespaces may take the lock for gone`, e);
+    }
+  }
   if (fresh.size === 0 && heartbeat) {
     clearInterval(heartbeat);
     heartbeat = undefined;
