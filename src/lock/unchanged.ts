@@ -1,7 +1,7 @@
 // Knowing, without a look, that nothing that matters has changed in a file's lock folders.
 // A thread taking its idle record again (attempt.ts tryIdle) marks it, then looks at every
 // record of the file: it lists each folder and reads each record, most of what the lock
-// costs an open (an open+close `r` in a loop made 19 system calls against bare h5wasm's 8).
+// costs an open (an open+close `r` in a loop made 18 system calls against bare h5wasm's 8).
 // Where its last look found nothing that could stand in its way, and nothing that could
 // has changed in those folders since, that look holds still, and the record is taken
 // without a new one: a watch of the folders (inotify, watched-folders.ts) says so in one
