@@ -153,12 +153,7 @@ function makeFolder(dir: string, mode: number): void {
 }
 
 function lstatOrUndefined(path: string) {
-  try {
-    return lstatSync(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw e;
-  }
+  return lstatSync(path, { throwIfNoEntry: false }); // ENOENT without the cost of an exception; other errors thrown
 }
 
 /**
@@ -350,7 +345,7 @@ const stateBuffer = Buffer.alloc(2);
 /** Whether nothing is at `dir` (cheaper than a failed listing); an error that says nothing of it is thrown. */
 function isMissing(dir: string): boolean {
   try {
-    return lstatSync(dir, { throwIfNoEntry: false }) === undefined;
+    return lstatOrUndefined(dir) === undefined;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOTDIR") return true; // a file where a folder above it should be: nothing in it
     throw e;

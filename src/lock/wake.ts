@@ -2,7 +2,7 @@
 // process's threads (shared-memory.ts) and wakes the threads sleeping on it, blocked or
 // not; other processes find out by their watch or by polling.
 
-import { WAKE, bump, sharedCells } from "../process/shared-memory.js";
+import { WAKE, bump, sharedCells, waitAsync } from "../process/shared-memory.js";
 
 /** Shares the counters with workers started from now on. */
 export function prepareWake(): void {
@@ -24,9 +24,6 @@ export function sleepUntilWoken(seen: number, ms: number): void {
   Atomics.wait(sharedCells(), WAKE, seen, ms);
 }
 
-// Node 20 has it; TypeScript's lib for this target does not declare it.
-const waitAsync = (Atomics as unknown as { waitAsync?(a: Int32Array, i: number, v: number, ms: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
-
 /**
  * As sleepUntilWoken, without blocking the event loop. The timer keeps the loop alive
  * meanwhile (a pending Atomics.waitAsync does not), and goes once the counter moves.
@@ -34,7 +31,6 @@ const waitAsync = (Atomics as unknown as { waitAsync?(a: Int32Array, i: number, 
 export function sleepUntilWokenAsync(seen: number, ms: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    if (!waitAsync) return;
     const w = waitAsync(sharedCells(), WAKE, seen, ms);
     const woken = () => {
       clearTimeout(timer);

@@ -50,9 +50,9 @@ export function dataFileGate(path: string, mode: LockMode, create: boolean, id: 
     const opened = NativeFileLock.open(path, kind, { create, writable: kind === "exclusive", found: id });
     if (!opened.lock) {
       // Out of descriptors or memory says nothing of the file: not a reason to go on
-      // without its flock unheard (the open then goes on as any open out of descriptors:
-      // H5TS_UNLOCKED). Otherwise (no such file, no access, not a regular file) HDF5's own
-      // open meets the same, as with bare h5wasm.
+      // without its flock unheard (out of descriptors, the open then goes on as any such
+      // open: H5TS_UNLOCKED; out of memory, it fails). Otherwise (no such file, no access,
+      // not a regular file) HDF5's own open meets the same, as with bare h5wasm.
       if (opened.code && EXHAUSTED.has(opened.code)) throw Object.assign(new Error(opened.reason), { code: opened.code });
       if (debug.enabled) debug("no native lock on %s: %s", path, opened.reason);
       return undefined;

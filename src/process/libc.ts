@@ -7,7 +7,7 @@
 import { closeSync, constants, openSync } from "node:fs";
 import { createRequire } from "node:module";
 import { isMainThread } from "node:worker_threads";
-import { BINDING, sharedCells } from "./shared-memory.js";
+import { BINDING, sharedCells, waitAsync } from "./shared-memory.js";
 
 export interface Libc {
   flock(fd: number, op: number): number;
@@ -131,9 +131,6 @@ function whileNotTerminated<T>(load: () => T): T {
     if (Atomics.sub(c, BINDING, 1) === 1) Atomics.notify(c, BINDING);
   }
 }
-
-// Node 20 has it; TypeScript's lib for this target does not declare it.
-const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, ms: number): { value: Promise<string> | string } }).waitAsync;
 
 /** Waits (without blocking) until no thread is loading koffi, then keeps loads off until the returned release is called. */
 export async function holdOffLoading(): Promise<() => void> {

@@ -22,6 +22,9 @@ const SLOTS = 6;
 const KEY = "h5-threadsafe.shared.v2";
 let cells: Int32Array | undefined;
 
+/** Atomics.waitAsync: Node 20 has it; TypeScript's lib for this target does not declare it. */
+export const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, ms: number): { async: boolean; value: Promise<string> | string } }).waitAsync;
+
 /** Adds one to a counter and wakes every thread waiting on it. */
 export function bump(slot: number): void {
   const c = sharedCells();
