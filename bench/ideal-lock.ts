@@ -9,22 +9,32 @@
 const FREE = 0;
 const TAKEN = 1;
 
-/** A new mutex's memory, to pass to each worker in workerData. */
+/** A new mutex's memory, to pass to each worker in workerData: the mutex, and how many wait. */
 export function idealLockBuffer(): SharedArrayBuffer {
-  return new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
+  return new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT);
 }
 
 export class IdealLock {
   readonly #cell: Int32Array;
+  readonly #waiting: Int32Array;
 
   constructor(buffer: SharedArrayBuffer) {
     this.#cell = new Int32Array(buffer, 0, 1);
+    this.#waiting = new Int32Array(buffer, 4, 1);
   }
 
   /** Blocks the thread until it holds the lock. */
   acquire(): void {
+    if (Atomics.compareExchange(this.#cell, 0, FREE, TAKEN) === FREE) return;
+    Atomics.add(this.#waiting, 0, 1);
     // Taken by someone else: sleep until the cell changes from TAKEN, then try again.
     while (Atomics.compareExchange(this.#cell, 0, FREE, TAKEN) !== FREE) Atomics.wait(this.#cell, 0, TAKEN);
+    Atomics.sub(this.#waiting, 0, 1);
+  }
+
+  /** Threads waiting for it now (the hand-off benchmark releases once one waits). */
+  get waiting(): number {
+    return Atomics.load(this.#waiting, 0);
   }
 
   release(): void {

@@ -337,9 +337,10 @@ async function writers(k: number, m: number) {
 
 // 4. Hand-off: one holder releases, the waiter (already waiting) acquires: as soon as it
 // waits (`waitedMs` 0), or once it has waited a while (its looks have backed off).
-async function handoff(kind: "thread" | "process", variant: "patched" | "naive", waitedMs = 0) {
+async function handoff(kind: "thread" | "process", variant: "patched" | "naive" | "ideal", waitedMs = 0) {
   const file = newFile(`handoff-${kind}-${variant}.h5`);
-  const [a, b] = await startAll([new Participant(kind, variant), new Participant(kind, variant)]);
+  const data = variant === "ideal" ? { lock: idealLockBuffer() } : {}; // one mutex for both threads
+  const [a, b] = await startAll([new Participant(kind, variant, data), new Participant(kind, variant, data)]);
   const n = quick ? 15 : 60;
   const lat: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -412,6 +413,7 @@ async function main() {
   results.handoffProcesses = await step("hand-off between processes", () => handoff("process", "patched"));
   results.handoffThreadsNaive = await step("hand-off, naive, threads", () => handoff("thread", "naive"));
   results.handoffProcessesNaive = await step("hand-off, naive, processes", () => handoff("process", "naive"));
+  results.handoffThreadsIdeal = await step("hand-off, ideal lock, threads", () => handoff("thread", "ideal"));
   results.handoffThreadsWaited = await step("hand-off between threads, after 20 ms", () => handoff("thread", "patched", 20));
   results.handoffProcessesWaited = await step("hand-off between processes, after 20 ms", () => handoff("process", "patched", 20));
   results.handoffThreadsWaitedNaive = await step("hand-off, naive, threads, after 20 ms", () => handoff("thread", "naive", 20));
@@ -456,9 +458,10 @@ async function main() {
     valueText: `${fmt(value, digits)} ms`,
     targetText,
   });
-  const hand = (name: string, p: { p50: number; p99: number }, naive: { p50: number; p99: number }, p50: number, p99?: number): Row => ({
+  type P = { p50: number; p99: number };
+  const hand = (name: string, p: P, naive: P, p50: number, p99?: number, ideal?: P): Row => ({
     name,
-    bare: "–",
+    bare: ideal ? `ideal lock: ${fmt(ideal.p50, 3)} / ${fmt(ideal.p99, 3)}` : "–",
     patched: `${fmt(p.p50, 2)} / ${fmt(p.p99, 2)}`,
     naive: `${fmt(naive.p50, 2)} / ${fmt(naive.p99, 2)}`,
     ratio: "–",
@@ -529,7 +532,7 @@ async function main() {
         },
       ],
     },
-    hand("hand-off between threads, p50 / p99 (ms)", r.handoffThreads, r.handoffThreadsNaive, 0.05),
+    hand("hand-off between threads, p50 / p99 (ms)", r.handoffThreads, r.handoffThreadsNaive, 0.05, undefined, r.handoffThreadsIdeal),
     hand("hand-off between processes, p50 / p99 (ms)", r.handoffProcesses, r.handoffProcessesNaive, 0.1, 1),
     hand("hand-off between threads, the waiter waiting 20 ms, p50 / p99 (ms)", r.handoffThreadsWaited, r.handoffThreadsWaitedNaive, 0.05),
     hand("hand-off between processes, the waiter waiting 20 ms, p50 / p99 (ms)", r.handoffProcessesWaited, r.handoffProcessesWaitedNaive, 0.1, 1),
@@ -599,6 +602,8 @@ ${table}
   the waiter already waiting: released as soon as the waiter's record shows, or 20 ms
   later (its looks have backed off; a waiter that watches the lock folder, Linux, is woken
   by the change). The naive lock cannot see waiters; its holder holds 20 ms (40 ms).
+  Between threads, the bare column is the floor: the ideal lock of the writers row (one
+  Atomics mutex), its holder letting go once a waiter sleeps on it.
 - Recovery is from the kill to the waiting writer's append done (including its own
   open, write and close). The naive lock waits for proper-lockfile's 10 s stale time.
 - One per turn: a server answering one request per event-loop turn. Back to back, the

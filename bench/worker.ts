@@ -75,14 +75,15 @@ const jobs: Record<string, (c: any) => unknown> = {
   // fixed pause), then release and say when.
   hold(c) {
     const path = canonicalPath(c.file);
-    const lock = variant === "naive" ? naiveLock(c.file) : acquireSync(path, "exclusive");
+    const lock = variant === "naive" ? naiveLock(c.file) : ideal ? (ideal.acquire(), () => ideal.release()) : acquireSync(path, "exclusive");
     // Only now may the waiter start: a request marks its record as holding before it
     // looks, so the lock folder alone would show a holder too early (and the waiter,
     // started then, could take the lock first and be gone before this side waits for it).
     writeFileSync(`${c.file}.holding`, "");
     if (variant === "naive") sleepSync(c.waitMs);
     else {
-      awaitWaiter(c.file);
+      if (ideal) while (ideal.waiting === 0) sleepSync(0.05);
+      else awaitWaiter(c.file);
       if (c.afterMs) sleepSync(c.afterMs); // the waiter's looks back off meanwhile
     }
     const t = now();
@@ -91,7 +92,7 @@ const jobs: Record<string, (c: any) => unknown> = {
   },
   take(c) {
     const path = canonicalPath(c.file);
-    const lock = variant === "naive" ? naiveLock(c.file) : acquireSync(path, "exclusive");
+    const lock = variant === "naive" ? naiveLock(c.file) : ideal ? (ideal.acquire(), () => ideal.release()) : acquireSync(path, "exclusive");
     const t = now();
     typeof lock === "function" ? lock() : lock.release();
     return { acquiredAt: t };
