@@ -414,6 +414,7 @@ async function main() {
   results.handoffThreadsNaive = await step("hand-off, naive, threads", () => handoff("thread", "naive"));
   results.handoffProcessesNaive = await step("hand-off, naive, processes", () => handoff("process", "naive"));
   results.handoffThreadsIdeal = await step("hand-off, ideal lock, threads", () => handoff("thread", "ideal"));
+  results.handoffProcessesIdeal = await step("hand-off, ideal lock, processes", () => handoff("process", "ideal"));
   results.handoffThreadsWaited = await step("hand-off between threads, after 20 ms", () => handoff("thread", "patched", 20));
   results.handoffProcessesWaited = await step("hand-off between processes, after 20 ms", () => handoff("process", "patched", 20));
   results.handoffThreadsWaitedNaive = await step("hand-off, naive, threads, after 20 ms", () => handoff("thread", "naive", 20));
@@ -533,7 +534,7 @@ async function main() {
       ],
     },
     hand("hand-off between threads, p50 / p99 (ms)", r.handoffThreads, r.handoffThreadsNaive, 0.05, undefined, r.handoffThreadsIdeal),
-    hand("hand-off between processes, p50 / p99 (ms)", r.handoffProcesses, r.handoffProcessesNaive, 0.1, 1),
+    hand("hand-off between processes, p50 / p99 (ms)", r.handoffProcesses, r.handoffProcessesNaive, 0.1, 1, r.handoffProcessesIdeal),
     hand("hand-off between threads, the waiter waiting 20 ms, p50 / p99 (ms)", r.handoffThreadsWaited, r.handoffThreadsWaitedNaive, 0.05),
     hand("hand-off between processes, the waiter waiting 20 ms, p50 / p99 (ms)", r.handoffProcessesWaited, r.handoffProcessesWaitedNaive, 0.1, 1),
     recoveryRow("recovery after SIGKILL of a holder (ms)", r.recoveryKill, r.recoveryKillNaive),
@@ -602,8 +603,9 @@ ${table}
   the waiter already waiting: released as soon as the waiter's record shows, or 20 ms
   later (its looks have backed off; a waiter that watches the lock folder, Linux, is woken
   by the change). The naive lock cannot see waiters; its holder holds 20 ms (40 ms).
-  Between threads, the bare column is the floor: the ideal lock of the writers row (one
-  Atomics mutex), its holder letting go once a waiter sleeps on it.
+  The bare column is the floor: between threads the ideal lock of the writers row (one
+  Atomics mutex), between processes a blocking \`flock\` that the kernel hands over
+  (\`bench/ideal-lock.ts\`), the holder letting go once the waiter sleeps on it.
 - Recovery is from the kill to the waiting writer's append done (including its own
   open, write and close). The naive lock waits for proper-lockfile's 10 s stale time.
 - One per turn: a server answering one request per event-loop turn. Back to back, the

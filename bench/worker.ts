@@ -8,16 +8,19 @@ import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { canonicalPath } from "../src/lock/path.js";
 import { acquireSync } from "../src/lock/wait.js";
 import { inspect } from "../src/index.js";
-import { IdealLock } from "./ideal-lock.js";
+import { IdealFlock, IdealLock } from "./ideal-lock.js";
 import { naiveLock, sleepSync } from "./naive.js";
 
 export type Variant = "bare" | "patched" | "naive";
 /** What a participant can run: the three variants, or bare h5wasm under the ideal lock (threads only). */
 export type WorkerVariant = Variant | "ideal";
 
-const variant: WorkerVariant = isMainThread ? (process.argv[2] as Variant) : workerData.variant;
+const variant: WorkerVariant = isMainThread ? (process.argv[2] as WorkerVariant) : workerData.variant;
 // Shared by all "ideal" threads of a pool: the buffer came in workerData.
-const ideal = variant === "ideal" ? new IdealLock(workerData.lock) : undefined;
+const ideal = variant === "ideal" && !isMainThread ? new IdealLock(workerData.lock) : undefined;
+// A child process's ideal lock (hand-off between processes): a blocking flock, per file.
+const idealFlocks = new Map<string, IdealFlock>();
+const idealFlock = (file: string) => (variant === "ideal" && isMainThread ? (idealFlocks.get(file) ?? idealFlocks.set(file, new IdealFlock(file)).get(file)!) : undefined);
 if (variant === "patched") await import("../src/register.js");
 const h5wasm = (await import("h5wasm/node")).default;
 await h5wasm.ready;
@@ -75,14 +78,15 @@ const jobs: Record<string, (c: any) => unknown> = {
   // fixed pause), then release and say when.
   hold(c) {
     const path = canonicalPath(c.file);
-    const lock = variant === "naive" ? naiveLock(c.file) : ideal ? (ideal.acquire(), () => ideal.release()) : acquireSync(path, "exclusive");
+    const floor = ideal ?? idealFlock(c.file);
+    const lock = variant === "naive" ? naiveLock(c.file) : floor ? (floor.acquire(), () => floor.release()) : acquireSync(path, "exclusive");
     // Only now may the waiter start: a request marks its record as holding before it
     // looks, so the lock folder alone would show a holder too early (and the waiter,
     // started then, could take the lock first and be gone before this side waits for it).
     writeFileSync(`${c.file}.holding`, "");
     if (variant === "naive") sleepSync(c.waitMs);
     else {
-      if (ideal) while (ideal.waiting === 0) sleepSync(0.05);
+      if (floor) while (floor.waiting === 0) sleepSync(0.05);
       else awaitWaiter(c.file);
       if (c.afterMs) sleepSync(c.afterMs); // the waiter's looks back off meanwhile
     }
@@ -92,7 +96,8 @@ const jobs: Record<string, (c: any) => unknown> = {
   },
   take(c) {
     const path = canonicalPath(c.file);
-    const lock = variant === "naive" ? naiveLock(c.file) : ideal ? (ideal.acquire(), () => ideal.release()) : acquireSync(path, "exclusive");
+    const floor = ideal ?? idealFlock(c.file);
+    const lock = variant === "naive" ? naiveLock(c.file) : floor ? (floor.acquire(), () => floor.release()) : acquireSync(path, "exclusive");
     const t = now();
     typeof lock === "function" ? lock() : lock.release();
     return { acquiredAt: t };
