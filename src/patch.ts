@@ -12,6 +12,7 @@ import h5wasm, * as h5 from "h5wasm/node";
 import { lockModeOf, modeOfFlags, type H5Module } from "./h5wasm/access.js";
 import { adoptFile, bypassed, closeLocked, openLocked, swmrWriteStarted } from "./h5wasm/open-close.js";
 import { coverChildren, uncoverChildren } from "./coverage/children.js";
+import { FIRST_USE } from "./coverage/first-use.js";
 import { watchSignals } from "./lifecycle.js";
 import { prepareWake } from "./lock/wake.js";
 import { openFiles, type H5File } from "./registry.js";
@@ -33,7 +34,9 @@ type Holder = Record<PropertyKey, unknown>;
 const home = h5wasm as unknown as Holder & { [STATE]?: PatchState };
 
 function wrap(target: Holder, name: string, make: (original: Fn) => Fn): void {
-  const original = target[name] as Wrapped;
+  const current = target[name] as Wrapped & { [FIRST_USE]?: Fn };
+  // The preload's stand-in (coverage/preload.ts): wrap what it stands in for, and it goes.
+  const original = (current?.[FIRST_USE] ?? current) as Wrapped;
   if (typeof original !== "function" || original[MARK]) return;
   const wrapper = make(original) as Wrapped;
   Object.defineProperty(wrapper, MARK, { value: original });
@@ -42,13 +45,18 @@ function wrap(target: Holder, name: string, make: (original: Fn) => Fn): void {
   Object.defineProperty(target, name, { ...desc, value: wrapper });
 }
 
+/** Puts back what our wrapper, or the preload's stand-in, took the place of. */
 function unwrap(target: Holder, name: string): void {
-  const current = target[name] as Wrapped;
-  if (typeof current === "function" && current[MARK]) {
+  const current = target[name] as Wrapped & { [FIRST_USE]?: Fn };
+  const original = typeof current === "function" ? (current[MARK] ?? current[FIRST_USE]) : undefined;
+  if (original) {
     const desc = Object.getOwnPropertyDescriptor(target, name);
-    Object.defineProperty(target, name, { ...desc, value: current[MARK] });
+    Object.defineProperty(target, name, { ...desc, value: original });
   }
 }
+
+// The module's functions that the patch wraps.
+const WRAPPED = ["open", "close_file", "H5Fstart_swmr_write"];
 
 function patchModule(M: H5Module, state: PatchState): void {
   const mod = M as unknown as Holder;
@@ -142,11 +150,11 @@ export function patch(module?: H5Module): Promise<void> {
 export function unpatch(): void {
   uncoverChildren();
   const state = home[STATE];
+  // Not patched yet, the module may hold the preload's stand-ins, which would patch it at
+  // its first use: they go too.
+  const module = (state?.module ?? h5.Module) as unknown as Holder | undefined;
+  if (module) for (const name of WRAPPED) unwrap(module, name);
   if (!state) return;
-  if (state.module) {
-    const mod = state.module as unknown as Holder;
-    for (const name of ["open", "close_file", "H5Fstart_swmr_write"]) unwrap(mod, name);
-  }
   const proto = state.File.prototype as unknown as Holder;
   if (state.dispose && Object.getOwnPropertyDescriptor(proto, Symbol.dispose)?.value === state.dispose.value) {
     delete proto[Symbol.dispose];

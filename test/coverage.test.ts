@@ -119,6 +119,76 @@ describe("a worker that imports h5wasm and then this package itself, dynamically
   });
 });
 
+describe("a covered worker that imports h5wasm, then this package, and calls patch() itself", function () {
+  it("lets go of the lock at close, and HDF5 prints nothing at the worker's exit", function () {
+    // h5wasm's runtime starts while the worker's import of the package loads: the preload
+    // defers the patch to h5wasm's first use (stand-ins for open and close). The worker's own
+    // patch() then wrapped those stand-ins, and the first open put h5wasm's originals back
+    // over the wrappers: the open was locked, the close was not. The lock stayed held until
+    // the worker ended, and its exit closed the handle again (HDF5-DIAG "can't locate ID").
+    const tmp = tempDir();
+    try {
+      const file = join(tmp.dir, "p.h5");
+      const worker = join(tmp.dir, "patching-worker.mjs");
+      const INDEX = fileURLToPath(new URL("../src/index.js", import.meta.url));
+      writeFileSync(
+        worker,
+        [
+          `import { parentPort } from "node:worker_threads";`,
+          `const h5wasm = (await import(${JSON.stringify(import.meta.resolve("h5wasm/node"))})).default;`,
+          `const { patch, inspect } = await import(${JSON.stringify(INDEX)});`,
+          `await h5wasm.ready;`,
+          `await patch();`,
+          `const f = new h5wasm.File(${JSON.stringify(file)}, "w");`,
+          `const during = inspect(${JSON.stringify(file)}).holders.length;`,
+          `f.close();`,
+          `parentPort.postMessage({ during, after: inspect(${JSON.stringify(file)}).holders.length });`,
+        ].join("\n"),
+      );
+      const app = join(tmp.dir, "patching-app.mjs");
+      writeFileSync(app, `import ${JSON.stringify(REGISTER)};\nimport { Worker } from "node:worker_threads";\nnew Worker(${JSON.stringify(worker)}).on("message", (m) => console.log(JSON.stringify(m)));\n`);
+      const r = spawnSync(process.execPath, [app], { encoding: "utf8", timeout: 60_000 });
+      expect(r.status, r.stderr).to.equal(0);
+      expect(JSON.parse(r.stdout.trim().split("\n").pop()!)).to.deep.equal({ during: 1, after: 0 });
+      expect(r.stderr, "HDF5 said nothing").to.not.include("HDF5-DIAG");
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
+
+describe("a covered worker that imports h5wasm, then this package, and calls unpatch() before any open", function () {
+  it("stays unpatched: the preload's deferred patch does not come back at the first open", function () {
+    const tmp = tempDir();
+    try {
+      const file = join(tmp.dir, "u.h5");
+      const worker = join(tmp.dir, "unpatching-worker.mjs");
+      const INDEX = fileURLToPath(new URL("../src/index.js", import.meta.url));
+      writeFileSync(
+        worker,
+        [
+          `import { parentPort } from "node:worker_threads";`,
+          `const h5wasm = (await import(${JSON.stringify(import.meta.resolve("h5wasm/node"))})).default;`,
+          `const { unpatch, inspect, isPatched } = await import(${JSON.stringify(INDEX)});`,
+          `await h5wasm.ready;`,
+          `unpatch();`,
+          `const f = new h5wasm.File(${JSON.stringify(file)}, "w");`,
+          `const during = inspect(${JSON.stringify(file)}).holders.length;`,
+          `f.close();`,
+          `parentPort.postMessage({ during, patched: isPatched() });`,
+        ].join("\n"),
+      );
+      const app = join(tmp.dir, "unpatching-app.mjs");
+      writeFileSync(app, `import ${JSON.stringify(REGISTER)};\nimport { Worker } from "node:worker_threads";\nnew Worker(${JSON.stringify(worker)}).on("message", (m) => console.log(JSON.stringify(m)));\n`);
+      const r = spawnSync(process.execPath, [app], { encoding: "utf8", timeout: 60_000 });
+      expect(r.status, r.stderr).to.equal(0);
+      expect(JSON.parse(r.stdout.trim().split("\n").pop()!)).to.deep.equal({ during: 0, patched: false });
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
+
 describe("terminating a worker while koffi loads in it", function () {
   it("never aborts the process: terminate() of a worker started by a patched thread waits for the load (~10 ms)", function () {
     // Without the wait, koffi's load in a thread being terminated is a fatal error (SIGABRT,

@@ -11,6 +11,7 @@
 // `"onRuntimeInitialized" in obj`, until the trap is gone.
 
 import { createRequire } from "node:module";
+import { FIRST_USE } from "./first-use.js";
 
 const NAME = "onRuntimeInitialized";
 const TRAP = Symbol.for("h5-threadsafe.coverage.trap.v1");
@@ -57,11 +58,14 @@ function install(module: Record<string, unknown>): void {
 
 function patchAtFirstUse(module: Record<string, unknown>): void {
   const originals = WRAPPED.map((name) => [name, Object.getOwnPropertyDescriptor(module, name)] as const);
+  const standIns = new Map<string, unknown>();
   let done = false;
   const first = () => {
     if (done) return;
     done = true;
-    for (const [name, desc] of originals) if (desc) Object.defineProperty(module, name, desc);
+    // Only where a stand-in is still in place: a patch() of the thread's own since then has
+    // put its wrappers there (around the originals), and they must stay.
+    for (const [name, desc] of originals) if (desc && module[name] === standIns.get(name)) Object.defineProperty(module, name, desc);
     try {
       // Not through lazy-patch.js: the failed require() left that module half loaded for
       // good ("not yet fully loaded"); the thread's own import has loaded patch.js by now.
@@ -73,13 +77,14 @@ function patchAtFirstUse(module: Record<string, unknown>): void {
   };
   for (const [name, desc] of originals) {
     if (typeof desc?.value !== "function") continue;
-    Object.defineProperty(module, name, {
-      ...desc,
-      value: function (this: unknown, ...args: unknown[]) {
-        first();
-        return (module[name] as (...a: unknown[]) => unknown).apply(this, args); // the patched one now
-      },
-    });
+    const standIn = function (this: unknown, ...args: unknown[]) {
+      first();
+      return (module[name] as (...a: unknown[]) => unknown).apply(this, args); // the patched one now
+    };
+    // patch() wraps what it stands in for, should the thread's own code call it first.
+    Object.defineProperty(standIn, FIRST_USE, { value: desc.value });
+    standIns.set(name, standIn);
+    Object.defineProperty(module, name, { ...desc, value: standIn });
   }
 }
 
