@@ -84,108 +84,83 @@ describe("every worker covered", function () {
   });
 });
 
+const INDEX = fileURLToPath(new URL("../src/index.js", import.meta.url));
+const H5WASM = JSON.stringify(import.meta.resolve("h5wasm/node"));
+
+/**
+ * Runs `lines` (an ES module) as a worker started by a patched main thread, in a folder of
+ * its own (`dir` in the lines' maker); returns the worker's one message and the stderr.
+ */
+function coveredWorker(lines: (dir: string) => string[]): { message: unknown; stderr: string } {
+  const tmp = tempDir();
+  try {
+    const worker = join(tmp.dir, "worker.mjs");
+    writeFileSync(worker, lines(tmp.dir).join("\n"));
+    const app = join(tmp.dir, "app.mjs");
+    writeFileSync(app, `import ${JSON.stringify(REGISTER)};\nimport { Worker } from "node:worker_threads";\nnew Worker(${JSON.stringify(worker)}).on("message", (m) => console.log(JSON.stringify(m)));\n`);
+    const r = spawnSync(process.execPath, [app], { encoding: "utf8", timeout: 60_000 });
+    expect(r.status, r.stderr).to.equal(0);
+    return { message: JSON.parse(r.stdout.trim().split("\n").pop()!), stderr: r.stderr };
+  } finally {
+    tmp.cleanup();
+  }
+}
+
 describe("a worker that imports h5wasm and then this package itself, dynamically", function () {
   it("is covered: the patch is applied at h5wasm's first open (require() cannot take the package while that import loads it)", function () {
     // The worker's import of the package is still loading when h5wasm's runtime starts: the
     // preload's synchronous require() of the patch fails then (without the deferral: the
     // worker ran unlocked, with H5TS_UNCOVERED "request for 'node:worker_threads' is not in cache").
-    const tmp = tempDir();
-    try {
-      const file = join(tmp.dir, "d.h5");
-      const worker = join(tmp.dir, "dynamic-worker.mjs");
-      const INDEX = fileURLToPath(new URL("../src/index.js", import.meta.url));
-      writeFileSync(
-        worker,
-        [
-          `import { parentPort } from "node:worker_threads";`,
-          `import { existsSync } from "node:fs";`,
-          `const h5wasm = (await import(${JSON.stringify(import.meta.resolve("h5wasm/node"))})).default;`,
-          `await import(${JSON.stringify(INDEX)});`,
-          `await h5wasm.ready;`,
-          `const f = new h5wasm.File(${JSON.stringify(file)}, "w");`,
-          `parentPort.postMessage(existsSync(${JSON.stringify(join(tmp.dir, ".d.h5.h5ts"))}));`,
-          `f.close();`,
-        ].join("\n"),
-      );
-      const app = join(tmp.dir, "dynamic-app.mjs");
-      writeFileSync(app, `import ${JSON.stringify(REGISTER)};\nimport { Worker } from "node:worker_threads";\nnew Worker(${JSON.stringify(worker)}).on("message", (locked) => console.log(JSON.stringify({ locked })));\n`);
-      const r = spawnSync(process.execPath, [app], { encoding: "utf8", timeout: 60_000 });
-      expect(r.status, r.stderr).to.equal(0);
-      expect(r.stderr.split("\n").filter((l) => l.includes("H5TS_UNCOVERED"))).to.deep.equal([]);
-      expect(JSON.parse(r.stdout.trim().split("\n").pop()!)).to.deep.equal({ locked: true });
-    } finally {
-      tmp.cleanup();
-    }
+    const { message, stderr } = coveredWorker((dir) => [
+      `import { parentPort } from "node:worker_threads";`,
+      `import { existsSync } from "node:fs";`,
+      `const h5wasm = (await import(${H5WASM})).default;`,
+      `await import(${JSON.stringify(INDEX)});`,
+      `await h5wasm.ready;`,
+      `const f = new h5wasm.File(${JSON.stringify(join(dir, "d.h5"))}, "w");`,
+      `parentPort.postMessage({ locked: existsSync(${JSON.stringify(join(dir, ".d.h5.h5ts"))}) });`,
+      `f.close();`,
+    ]);
+    expect(stderr.split("\n").filter((l) => l.includes("H5TS_UNCOVERED"))).to.deep.equal([]);
+    expect(message).to.deep.equal({ locked: true });
   });
-});
 
-describe("a covered worker that imports h5wasm, then this package, and calls patch() itself", function () {
-  it("lets go of the lock at close, and HDF5 prints nothing at the worker's exit", function () {
+  it("and calls patch() itself: lets go of the lock at close, and HDF5 prints nothing at the worker's exit", function () {
     // h5wasm's runtime starts while the worker's import of the package loads: the preload
     // defers the patch to h5wasm's first use (stand-ins for open and close). The worker's own
     // patch() then wrapped those stand-ins, and the first open put h5wasm's originals back
     // over the wrappers: the open was locked, the close was not. The lock stayed held until
     // the worker ended, and its exit closed the handle again (HDF5-DIAG "can't locate ID").
-    const tmp = tempDir();
-    try {
-      const file = join(tmp.dir, "p.h5");
-      const worker = join(tmp.dir, "patching-worker.mjs");
-      const INDEX = fileURLToPath(new URL("../src/index.js", import.meta.url));
-      writeFileSync(
-        worker,
-        [
-          `import { parentPort } from "node:worker_threads";`,
-          `const h5wasm = (await import(${JSON.stringify(import.meta.resolve("h5wasm/node"))})).default;`,
-          `const { patch, inspect } = await import(${JSON.stringify(INDEX)});`,
-          `await h5wasm.ready;`,
-          `await patch();`,
-          `const f = new h5wasm.File(${JSON.stringify(file)}, "w");`,
-          `const during = inspect(${JSON.stringify(file)}).holders.length;`,
-          `f.close();`,
-          `parentPort.postMessage({ during, after: inspect(${JSON.stringify(file)}).holders.length });`,
-        ].join("\n"),
-      );
-      const app = join(tmp.dir, "patching-app.mjs");
-      writeFileSync(app, `import ${JSON.stringify(REGISTER)};\nimport { Worker } from "node:worker_threads";\nnew Worker(${JSON.stringify(worker)}).on("message", (m) => console.log(JSON.stringify(m)));\n`);
-      const r = spawnSync(process.execPath, [app], { encoding: "utf8", timeout: 60_000 });
-      expect(r.status, r.stderr).to.equal(0);
-      expect(JSON.parse(r.stdout.trim().split("\n").pop()!)).to.deep.equal({ during: 1, after: 0 });
-      expect(r.stderr, "HDF5 said nothing").to.not.include("HDF5-DIAG");
-    } finally {
-      tmp.cleanup();
-    }
+    const { message, stderr } = coveredWorker((dir) => [
+      `import { parentPort } from "node:worker_threads";`,
+      `const h5wasm = (await import(${H5WASM})).default;`,
+      `const { patch, inspect } = await import(${JSON.stringify(INDEX)});`,
+      `await h5wasm.ready;`,
+      `await patch();`,
+      `const file = ${JSON.stringify(join(dir, "p.h5"))};`,
+      `const f = new h5wasm.File(file, "w");`,
+      `const during = inspect(file).holders.length;`,
+      `f.close();`,
+      `parentPort.postMessage({ during, after: inspect(file).holders.length });`,
+    ]);
+    expect(message).to.deep.equal({ during: 1, after: 0 });
+    expect(stderr, "HDF5 said nothing").to.not.include("HDF5-DIAG");
   });
-});
 
-describe("a covered worker that imports h5wasm, then this package, and calls unpatch() before any open", function () {
-  it("stays unpatched: the preload's deferred patch does not come back at the first open", function () {
-    const tmp = tempDir();
-    try {
-      const file = join(tmp.dir, "u.h5");
-      const worker = join(tmp.dir, "unpatching-worker.mjs");
-      const INDEX = fileURLToPath(new URL("../src/index.js", import.meta.url));
-      writeFileSync(
-        worker,
-        [
-          `import { parentPort } from "node:worker_threads";`,
-          `const h5wasm = (await import(${JSON.stringify(import.meta.resolve("h5wasm/node"))})).default;`,
-          `const { unpatch, inspect, isPatched } = await import(${JSON.stringify(INDEX)});`,
-          `await h5wasm.ready;`,
-          `unpatch();`,
-          `const f = new h5wasm.File(${JSON.stringify(file)}, "w");`,
-          `const during = inspect(${JSON.stringify(file)}).holders.length;`,
-          `f.close();`,
-          `parentPort.postMessage({ during, patched: isPatched() });`,
-        ].join("\n"),
-      );
-      const app = join(tmp.dir, "unpatching-app.mjs");
-      writeFileSync(app, `import ${JSON.stringify(REGISTER)};\nimport { Worker } from "node:worker_threads";\nnew Worker(${JSON.stringify(worker)}).on("message", (m) => console.log(JSON.stringify(m)));\n`);
-      const r = spawnSync(process.execPath, [app], { encoding: "utf8", timeout: 60_000 });
-      expect(r.status, r.stderr).to.equal(0);
-      expect(JSON.parse(r.stdout.trim().split("\n").pop()!)).to.deep.equal({ during: 0, patched: false });
-    } finally {
-      tmp.cleanup();
-    }
+  it("and calls unpatch() before any open: stays unpatched (the preload's deferred patch does not come back at the first open)", function () {
+    const { message } = coveredWorker((dir) => [
+      `import { parentPort } from "node:worker_threads";`,
+      `const h5wasm = (await import(${H5WASM})).default;`,
+      `const { unpatch, inspect, isPatched } = await import(${JSON.stringify(INDEX)});`,
+      `await h5wasm.ready;`,
+      `unpatch();`,
+      `const file = ${JSON.stringify(join(dir, "u.h5"))};`,
+      `const f = new h5wasm.File(file, "w");`,
+      `const during = inspect(file).holders.length;`,
+      `f.close();`,
+      `parentPort.postMessage({ during, patched: isPatched() });`,
+    ]);
+    expect(message).to.deep.equal({ during: 0, patched: false });
   });
 });
 
