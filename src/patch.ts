@@ -57,6 +57,10 @@ function unwrap(target: Holder, name: string): void {
 
 // The module's functions that the patch wraps.
 const WRAPPED = ["open", "close_file", "H5Fstart_swmr_write"];
+// A handle opened under the patch keeps its lock until it closes, unpatch() or not: its
+// close and start_swmr_write must still reach the registry. These wrappers stay while
+// such handles are open, and the last close takes them away.
+const WHILE_OPEN = new Set(["close_file", "H5Fstart_swmr_write"]);
 
 function patchModule(M: H5Module, state: PatchState): void {
   const mod = M as unknown as Holder;
@@ -74,7 +78,13 @@ function patchModule(M: H5Module, state: PatchState): void {
     function (this: unknown, fileId: bigint) {
       const args = arguments;
       const call = () => close.apply(this, args as unknown as unknown[]);
-      return bypassed() ? call() : closeLocked(fileId, call);
+      if (bypassed()) return call();
+      try {
+        return closeLocked(fileId, call);
+      } finally {
+        // Unpatched while this handle was open: the last one out puts the originals back.
+        if (!isPatched() && openFiles().size === 0) for (const name of WHILE_OPEN) unwrap(mod, name);
+      }
     },
   );
   wrap(mod, "H5Fstart_swmr_write", (start) =>
@@ -146,14 +156,18 @@ export function patch(module?: H5Module): Promise<void> {
   });
 }
 
-/** Removes the wrappers from this thread, where ours are still the ones installed. */
+/**
+ * Removes the wrappers from this thread, where ours are still the ones installed. Files
+ * opened under the patch keep their locks until they are closed.
+ */
 export function unpatch(): void {
   uncoverChildren();
   const state = home[STATE];
   // Not patched yet, the module may hold the preload's stand-ins, which would patch it at
   // its first use: they go too.
   const module = (state?.module ?? h5.Module) as unknown as Holder | undefined;
-  if (module) for (const name of WRAPPED) unwrap(module, name);
+  const open = openFiles().size > 0;
+  if (module) for (const name of WRAPPED) if (!(open && WHILE_OPEN.has(name))) unwrap(module, name);
   if (!state) return;
   const proto = state.File.prototype as unknown as Holder;
   if (state.dispose && Object.getOwnPropertyDescriptor(proto, Symbol.dispose)?.value === state.dispose.value) {

@@ -52,6 +52,16 @@ describe("the patch", function () {
     });
   });
 
+  it("unpatch() with a file open: that file keeps its lock until its close gives it back; nothing printed", function () {
+    expect(probe("unpatch-while-open")).to.deep.equal({
+      openRestored: true,
+      holdersWhileOpen: 1,
+      holdersAfterClose: 0,
+      restoredAfterClose: true,
+      holdersUnpatchedOpen: 0,
+    });
+  });
+
   it("keeps File's name, instanceof both ways, the object's keys; `using` closes", function () {
     const r = probe("classes");
     expect(r).to.deep.include({ name: "File", defaultIsNamed: true, namedIsDefault: true, isGroup: true });
