@@ -12,7 +12,7 @@ import h5wasm, * as h5 from "h5wasm/node";
 import { lockModeOf, modeOfFlags, type H5Module } from "./h5wasm/access.js";
 import { adoptFile, bypassed, closeLocked, openLocked, swmrWriteStarted } from "./h5wasm/open-close.js";
 import { coverChildren, uncoverChildren } from "./coverage/children.js";
-import { FIRST_USE } from "./coverage/first-use.js";
+import { FIRST_USE, removeTrap } from "./coverage/trap.js";
 import { watchSignals } from "./lifecycle.js";
 import { prepareWake } from "./lock/wake.js";
 import { openFiles, type H5File } from "./registry.js";
@@ -162,6 +162,7 @@ export function patch(module?: H5Module): Promise<void> {
  */
 export function unpatch(): void {
   uncoverChildren();
+  removeTrap(); // a covered thread's preload would patch h5wasm when it starts
   const state = home[STATE];
   // Not patched yet, the module may hold the preload's stand-ins, which would patch it at
   // its first use: they go too.

@@ -164,6 +164,50 @@ describe("a worker that imports h5wasm and then this package itself, dynamically
   });
 });
 
+describe("a covered worker's unpatch() and h5wasm's other build", function () {
+  it("unpatch() before h5wasm's runtime starts holds: the preload's trap does not patch it afterwards", function () {
+    const { message } = coveredWorker((dir) => [
+      `import { parentPort } from "node:worker_threads";`,
+      `import h5wasm from ${H5WASM};`,
+      `import { unpatch, isPatched, inspect } from ${JSON.stringify(INDEX)};`,
+      `unpatch();`,
+      `await h5wasm.ready;`,
+      `const file = ${JSON.stringify(join(dir, "t.h5"))};`,
+      `const f = new h5wasm.File(file, "w");`,
+      `const during = inspect(file).holders.length;`,
+      `f.close();`,
+      `parentPort.postMessage({ during, patched: isPatched() });`,
+    ]);
+    expect(message).to.deep.equal({ during: 0, patched: false });
+  });
+
+  it("h5wasm's in-memory build started first is left alone, and the Node build is still locked", function () {
+    // The trap patched the first h5wasm module that started: the in-memory build's opens
+    // then locked real paths (and made a real empty file to flock), and the Node build,
+    // loaded after, was never patched.
+    const { message } = coveredWorker((dir) => [
+      `import { parentPort } from "node:worker_threads";`,
+      `import { existsSync } from "node:fs";`,
+      // Not index.js: it loads the Node build (patch.ts imports it), whose runtime would start first.
+      `import { inspect } from ${JSON.stringify(fileURLToPath(new URL("../src/lock/inspect.js", import.meta.url)))};`,
+      `const web = (await import(${JSON.stringify(import.meta.resolve("h5wasm"))})).default;`,
+      `await web.ready;`,
+      `const h5wasm = (await import(${H5WASM})).default;`,
+      `await h5wasm.ready;`,
+      `const file = ${JSON.stringify(join(dir, "n.h5"))};`,
+      `const f = new h5wasm.File(file, "w");`,
+      `const nodeBuild = inspect(file).holders.length;`,
+      `f.close();`,
+      `const inMemory = ${JSON.stringify(join(dir, "m.h5"))};`,
+      `const m = new web.File(inMemory, "w");`,
+      `const memoryHolders = inspect(inMemory).holders.length;`,
+      `m.close();`,
+      `parentPort.postMessage({ nodeBuild, memoryHolders, realFileMade: existsSync(inMemory) });`,
+    ]);
+    expect(message).to.deep.equal({ nodeBuild: 1, memoryHolders: 0, realFileMade: false });
+  });
+});
+
 describe("terminating a worker while koffi loads in it", function () {
   it("never aborts the process: terminate() of a worker started by a patched thread waits for the load (~10 ms)", function () {
     // Without the wait, koffi's load in a thread being terminated is a fatal error (SIGABRT,

@@ -11,21 +11,9 @@
 // `"onRuntimeInitialized" in obj`, until the trap is gone.
 
 import { createRequire } from "node:module";
-import { FIRST_USE } from "./first-use.js";
+import { FIRST_USE, TRAP, TRAP_NAME as NAME, isNodeBuildModule, removeTrap } from "./trap.js";
 
-const NAME = "onRuntimeInitialized";
-const TRAP = Symbol.for("h5-threadsafe.coverage.trap.v1");
 const proto = Object.prototype as unknown as Record<PropertyKey, unknown>;
-
-/** h5wasm's Emscripten module, by the functions the patch wraps. */
-function isH5wasmModule(m: Record<string, unknown>): boolean {
-  return typeof m.open === "function" && typeof m.close_file === "function" && typeof m.H5Fstart_swmr_write === "function";
-}
-
-function removeTrap(): void {
-  const desc = Object.getOwnPropertyDescriptor(proto, NAME);
-  if (desc?.get && (desc.get as { [TRAP]?: true })[TRAP]) delete proto[NAME];
-}
 
 /** require() of our ES modules (Node >= 20.19), synchronously, and the patch of `module`. */
 function patchNow(module: Record<string, unknown>): void {
@@ -91,7 +79,7 @@ function patchAtFirstUse(module: Record<string, unknown>): void {
 if (!Object.getOwnPropertyDescriptor(proto, NAME)) {
   const get = Object.assign(
     function (this: Record<string, unknown>) {
-      if (this !== null && typeof this === "object" && isH5wasmModule(this)) {
+      if (this !== null && typeof this === "object" && isNodeBuildModule(this)) {
         removeTrap();
         install(this);
       }
