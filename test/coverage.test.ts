@@ -208,6 +208,65 @@ describe("a covered worker's unpatch() and h5wasm's other build", function () {
   });
 });
 
+describe("covered children of covered threads", function () {
+  it("a covered worker that never loads h5wasm starts its own worker with flags of its own: that one is covered", function () {
+    // Before, Worker and fork were wrapped only once a thread loaded h5wasm: a dispatcher
+    // worker's explicit execArgv dropped the inherited preload, and the inner worker ran unlocked.
+    const { message } = coveredWorker((dir) => [
+      `import { parentPort, Worker } from "node:worker_threads";`,
+      `import { writeFileSync } from "node:fs";`,
+      `const inner = ${JSON.stringify(join(dir, "inner.mjs"))};`,
+      `writeFileSync(inner, [`,
+      `  'import { parentPort } from "node:worker_threads";',`,
+      `  'import h5wasm from ' + ${JSON.stringify(H5WASM)} + ';',`,
+      `  'import { inspect } from ' + ${JSON.stringify(JSON.stringify(fileURLToPath(new URL("../src/lock/inspect.js", import.meta.url))))} + ';',`,
+      `  'await h5wasm.ready;',`,
+      `  'const file = ' + ${JSON.stringify(JSON.stringify(join(dir, "i.h5")))} + ';',`,
+      `  'const f = new h5wasm.File(file, "w"); const holders = inspect(file).holders.length; f.close();',`,
+      `  'parentPort.postMessage({ holders });',`,
+      `].join("\\n"));`,
+      `new Worker(inner, { execArgv: [] }).on("message", (m) => parentPort.postMessage(m));`,
+    ]);
+    expect(message).to.deep.equal({ holders: 1 });
+  });
+
+  it("flags Node refuses to give a worker (--expose-gc): the worker is covered without them, and nothing is said", function () {
+    // They are the whole process's (V8's) flags: the worker has them anyway. Before, the
+    // worker was started with its inherited flags: covered with \`node --import
+    // h5-threadsafe/patch\` but with a false H5TS_UNCOVERED warning, and uncovered (warned)
+    // with the patch imported by the main file.
+    const tmp = tempDir();
+    try {
+      const worker = join(tmp.dir, "gc-worker.mjs");
+      writeFileSync(
+        worker,
+        [
+          `import { parentPort } from "node:worker_threads";`,
+          `import h5wasm from ${H5WASM};`,
+          `import { inspect } from ${JSON.stringify(fileURLToPath(new URL("../src/lock/inspect.js", import.meta.url)))};`,
+          `await h5wasm.ready;`,
+          `const file = ${JSON.stringify(join(tmp.dir, "g.h5"))};`,
+          `const f = new h5wasm.File(file, "w"); const holders = inspect(file).holders.length; f.close();`,
+          `parentPort.postMessage({ holders, gc: typeof globalThis.gc });`,
+        ].join("\n"),
+      );
+      const start = `import { Worker } from "node:worker_threads";\nnew Worker(${JSON.stringify(worker)}).on("message", (m) => console.log(JSON.stringify(m)));\n`;
+      const plain = join(tmp.dir, "plain-app.mjs");
+      writeFileSync(plain, start);
+      const importing = join(tmp.dir, "importing-app.mjs");
+      writeFileSync(importing, `import ${JSON.stringify(REGISTER)};\n${start}`);
+      for (const argv of [["--expose-gc", "--import", REGISTER, plain], ["--expose-gc", importing]]) {
+        const r = spawnSync(process.execPath, argv, { encoding: "utf8", timeout: 60_000 });
+        expect(r.status, r.stderr).to.equal(0);
+        expect(r.stderr, argv.join(" ")).to.not.include("H5TS_UNCOVERED");
+        expect(JSON.parse(r.stdout.trim().split("\n").pop()!), argv.join(" ")).to.deep.equal({ holders: 1, gc: "function" });
+      }
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
+
 describe("terminating a worker while koffi loads in it", function () {
   it("never aborts the process: terminate() of a worker started by a patched thread waits for the load (~10 ms)", function () {
     // Without the wait, koffi's load in a thread being terminated is a fatal error (SIGABRT,

@@ -10,9 +10,11 @@
 
 import { createRequire, syncBuiltinESMExports } from "node:module";
 import { isMainThread } from "node:worker_threads";
-import { holdOffLoading, holdOffLoadingSync } from "../process/libc.js";
 
 const require = createRequire(import.meta.url);
+// process/libc.ts, loaded at the first terminate() or at exit: the preload covers every
+// thread's children from its start, and most never terminate a worker.
+const libc = () => require("../process/libc.js") as typeof import("../process/libc.js");
 const PRELOAD = new URL("./preload.js", import.meta.url).href;
 const MARK = Symbol.for("h5-threadsafe.coverage.v1");
 
@@ -33,10 +35,36 @@ const EAGER = new Set(["h5-threadsafe/patch", REGISTER.href, REGISTER.pathname])
  * without the patch, where the eager import costs it h5wasm's load (~250 ms here).
  */
 function withPreload(execArgv: readonly string[] | undefined): string[] | undefined {
-  if (execArgv) return [...execArgv, "--import", PRELOAD];
+  if (execArgv) return hasPreload(execArgv) ? [...execArgv] : [...execArgv, "--import", PRELOAD];
   const fromEnv = splitNodeOptions(process.env.NODE_OPTIONS ?? "");
   if (importsPatch(fromEnv)) return undefined;
-  return [...fromEnv, ...withoutEagerPatch(process.execArgv), "--import", PRELOAD];
+  const inherited = withoutEagerPatch(process.execArgv);
+  return [...fromEnv, ...inherited, ...(hasPreload(inherited) ? [] : ["--import", PRELOAD])];
+}
+
+/** Whether flags import the preload already (a covered thread's own flags). */
+function hasPreload(flags: readonly string[]): boolean {
+  return flags.some((f, i) => (f === "--import" && flags[i + 1] === PRELOAD) || f === `--import=${PRELOAD}`);
+}
+
+/** Whether a worker that inherits this thread's flags is covered: they import the patch or the preload. */
+function inheritedFlagsCover(): boolean {
+  return importsPatch(process.execArgv) || hasPreload(process.execArgv) || importsPatch(splitNodeOptions(process.env.NODE_OPTIONS ?? ""));
+}
+
+/**
+ * `flags` without those that Node's ERR_WORKER_INVALID_EXEC_ARGV names ("...flags: --a,
+ * --b=1"): flags of the whole process (V8's, the title), which a worker has anyway but may
+ * not be given. A named flag without "=" takes its value along when one follows.
+ */
+function withoutRefused(flags: readonly string[], error: Error): string[] {
+  const refused = new Set(error.message.slice(error.message.indexOf(": ") + 2).split(", "));
+  const out: string[] = [];
+  for (let i = 0; i < flags.length; i++) {
+    if (!refused.has(flags[i])) out.push(flags[i]);
+    else if (!flags[i].includes("=") && flags[i + 1] !== undefined && !flags[i + 1].startsWith("-")) i++;
+  }
+  return out;
 }
 
 /** How many flags from `i` on import the patch eagerly: 2 (`--import X`), 1 (`--import=X`) or 0. */
@@ -108,7 +136,7 @@ function guardTerminate<W extends object>(worker: W): W {
     configurable: true,
     writable: true,
     value: async function (this: unknown, ...args: unknown[]) {
-      const release = await holdOffLoading();
+      const release = await libc().holdOffLoading();
       try {
         return await terminate.apply(worker, args);
       } finally {
@@ -140,18 +168,28 @@ export function coverChildren(): void {
       if (options?.eval) warnUncovered("an eval worker, where Node runs no --import");
       const execArgv = withPreload(options?.execArgv);
       if (!execArgv) return guardTerminate(Reflect.construct(target, args, newTarget));
+      const start = (flags: string[]) => guardTerminate(Reflect.construct(target, [filename, { ...options, execArgv: flags }, ...args.slice(2)], newTarget));
       try {
-        return guardTerminate(Reflect.construct(target, [filename, { ...options, execArgv }, ...args.slice(2)], newTarget));
+        return start(execArgv);
       } catch (e) {
-        // Flags the main process took that a worker may not be given explicitly.
+        // Flags this process took that a worker may not be given explicitly (--expose-gc,
+        // --max-old-space-size...). Only inherited ones are dropped: flags the program gives
+        // the worker itself fail as they would without the patch.
         if ((e as NodeJS.ErrnoException).code !== "ERR_WORKER_INVALID_EXEC_ARGV") throw e;
-        warnUncovered("Node refused its flags with the preload added");
+        if (!options?.execArgv) {
+          try {
+            return start(withoutRefused(execArgv, e as Error));
+          } catch (e2) {
+            if ((e2 as NodeJS.ErrnoException).code !== "ERR_WORKER_INVALID_EXEC_ARGV") throw e2;
+          }
+        }
+        if (!inheritedFlagsCover()) warnUncovered("Node refused its flags with the preload added");
         return guardTerminate(Reflect.construct(target, args, newTarget));
       }
     },
   });
   // At the process's exit Node terminates every worker: not while one loads koffi.
-  if (isMainThread) process.on("exit", () => holdOffLoadingSync(EXIT_WAIT_MS));
+  if (isMainThread) process.on("exit", () => libc().holdOffLoadingSync(EXIT_WAIT_MS));
   const fork = originals.fork;
   cp.fork = Object.defineProperty(
     function (this: unknown, modulePath: unknown, args?: unknown, options?: unknown) {
@@ -160,7 +198,7 @@ export function coverChildren(): void {
       const opts = (options ?? {}) as { execArgv?: string[] };
       // A forked process reads NODE_OPTIONS itself: only its command line is ours to add to.
       const execArgv = opts.execArgv ?? process.execArgv;
-      return fork.call(this, modulePath, args ?? [], importsPatch(execArgv) ? opts : { ...opts, execArgv: [...execArgv, "--import", PRELOAD] });
+      return fork.call(this, modulePath, args ?? [], importsPatch(execArgv) || hasPreload(execArgv) ? opts : { ...opts, execArgv: [...execArgv, "--import", PRELOAD] });
     },
     "name",
     { value: fork.name },

@@ -1,6 +1,8 @@
 // Loaded with `--import` in every worker thread and child process that a patched thread
 // starts (children.ts), whatever their own code imports. It costs such a thread nearly
-// nothing until it loads h5wasm: it only sets a trap for h5wasm's runtime. Emscripten,
+// nothing until it loads h5wasm: it covers the workers and processes the thread starts in
+// turn (a dispatcher that never loads h5wasm may start its workers with flags of its own,
+// which drop the inherited preload), and sets a trap for h5wasm's runtime. Emscripten,
 // once the runtime is initialized and right before anyone can use it, looks up
 // `Module.onRuntimeInitialized` (synchronously, after resolving its ready promise but
 // before any code awaiting that promise has run). The trap is a getter of that name on
@@ -11,7 +13,10 @@
 // `"onRuntimeInitialized" in obj`, until the trap is gone.
 
 import { createRequire } from "node:module";
+import { coverChildren } from "./children.js";
 import { FIRST_USE, TRAP, TRAP_NAME as NAME, isNodeBuildModule, removeTrap } from "./trap.js";
+
+coverChildren();
 
 const proto = Object.prototype as unknown as Record<PropertyKey, unknown>;
 
