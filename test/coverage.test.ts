@@ -106,6 +106,15 @@ function coveredWorker(lines: (dir: string) => string[]): { message: unknown; st
   }
 }
 
+/** Worker lines: open `name` in `dir` for writing, count its holders (`during`), close it, post `{ during, <post> }`. */
+const openCountClose = (dir: string, name: string, post: string) => [
+  `const file = ${JSON.stringify(join(dir, name))};`,
+  `const f = new h5wasm.File(file, "w");`,
+  `const during = inspect(file).holders.length;`,
+  `f.close();`,
+  `parentPort.postMessage({ during, ${post} });`,
+];
+
 describe("a worker that imports h5wasm and then this package itself, dynamically", function () {
   it("is covered: the patch is applied at h5wasm's first open (require() cannot take the package while that import loads it)", function () {
     // The worker's import of the package is still loading when h5wasm's runtime starts: the
@@ -137,11 +146,7 @@ describe("a worker that imports h5wasm and then this package itself, dynamically
       `const { patch, inspect } = await import(${JSON.stringify(INDEX)});`,
       `await h5wasm.ready;`,
       `await patch();`,
-      `const file = ${JSON.stringify(join(dir, "p.h5"))};`,
-      `const f = new h5wasm.File(file, "w");`,
-      `const during = inspect(file).holders.length;`,
-      `f.close();`,
-      `parentPort.postMessage({ during, after: inspect(file).holders.length });`,
+      ...openCountClose(dir, "p.h5", "after: inspect(file).holders.length"),
     ]);
     expect(message).to.deep.equal({ during: 1, after: 0 });
     expect(stderr, "HDF5 said nothing").to.not.include("HDF5-DIAG");
@@ -154,11 +159,7 @@ describe("a worker that imports h5wasm and then this package itself, dynamically
       `const { unpatch, inspect, isPatched } = await import(${JSON.stringify(INDEX)});`,
       `await h5wasm.ready;`,
       `unpatch();`,
-      `const file = ${JSON.stringify(join(dir, "u.h5"))};`,
-      `const f = new h5wasm.File(file, "w");`,
-      `const during = inspect(file).holders.length;`,
-      `f.close();`,
-      `parentPort.postMessage({ during, patched: isPatched() });`,
+      ...openCountClose(dir, "u.h5", "patched: isPatched()"),
     ]);
     expect(message).to.deep.equal({ during: 0, patched: false });
   });
@@ -172,11 +173,7 @@ describe("a covered worker's unpatch() and h5wasm's other build", function () {
       `import { unpatch, isPatched, inspect } from ${JSON.stringify(INDEX)};`,
       `unpatch();`,
       `await h5wasm.ready;`,
-      `const file = ${JSON.stringify(join(dir, "t.h5"))};`,
-      `const f = new h5wasm.File(file, "w");`,
-      `const during = inspect(file).holders.length;`,
-      `f.close();`,
-      `parentPort.postMessage({ during, patched: isPatched() });`,
+      ...openCountClose(dir, "t.h5", "patched: isPatched()"),
     ]);
     expect(message).to.deep.equal({ during: 0, patched: false });
   });
