@@ -102,7 +102,8 @@ function main(argvAll: string[]): number | Promise<number> {
   if (verb === "run") {
     const targets = files.map(parseTarget);
     if (command.length === 0 || targets.some((t) => !t)) {
-      console.error(`h5-threadsafe: run needs file[:mode] arguments, then -- and a command\n`);
+      const bad = files.filter((f) => !parseTarget(f));
+      console.error(bad.length ? `h5-threadsafe: unknown mode in ${bad.join(", ")} (modes: r, a, w, x, Sr, Sa)\n` : `h5-threadsafe: run needs file[:mode] arguments, then -- and a command\n`);
       process.stderr.write(HELP);
       return 2;
     }

@@ -5,6 +5,7 @@
 // the command's).
 
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { constants } from "node:os";
 import { lockModeOf } from "./h5wasm/access.js";
 import type { HeldLock } from "./lock/held-lock.js";
@@ -21,13 +22,17 @@ export interface RunTarget {
   lock: LockMode;
 }
 
-/** "data.h5:r" -> data.h5 in r; "data.h5" -> data.h5 in a; undefined for an unknown mode. */
+/**
+ * "data.h5:r" -> data.h5 in r; "data.h5" -> data.h5 in a; undefined for an unknown mode
+ * ("data.h5:R", a typo, must not lock a file of that name and run the command unguarded).
+ * A name with a colon in it is taken whole where that file exists ("run:2.h5").
+ */
 export function parseTarget(arg: string): RunTarget | undefined {
   const at = arg.lastIndexOf(":");
   const mode = at > 0 ? arg.slice(at + 1) : "";
-  const path = lockModeOf(mode) ? arg.slice(0, at) : arg;
-  const m = lockModeOf(mode) ? mode : "a";
-  return path ? { path, mode: m, lock: lockModeOf(m)! } : undefined;
+  if (lockModeOf(mode)) return { path: arg.slice(0, at), mode, lock: lockModeOf(mode)! };
+  if (at >= 0 && !existsSync(arg)) return undefined;
+  return arg ? { path: arg, mode: "a", lock: lockModeOf("a")! } : undefined;
 }
 
 /** Waits (polling from 1 ms, backing off to 100 ms) until no native program holds a flock that the command's mode conflicts with. */
@@ -49,11 +54,13 @@ async function nativeClear(target: RunTarget, say: (s: string) => void): Promise
 /** Runs `command` once every target is free for it; resolves with the exit code to give (128 + signal number for a signal). */
 export async function runUnderLock(targets: RunTarget[], command: string[], options: { lockDir?: string }, say: (s: string) => void): Promise<number> {
   const held: HeldLock[] = [];
+  // One order for every process: two commands naming the same files in opposite orders
+  // would otherwise each hold its first and wait for the other's for ever.
+  const ordered = targets.map((t) => ({ ...t, ...resolvePath(t.path) })).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   try {
-    for (const t of targets) {
-      const { path, id } = resolvePath(t.path);
-      held.push(await acquire(path, t.lock, { ...options, id }));
-      await nativeClear({ ...t, path }, say);
+    for (const t of ordered) {
+      held.push(await acquire(t.path, t.lock, { ...options, id: t.id }));
+      await nativeClear(t, say);
     }
     return await new Promise<number>((resolve) => {
       const child = spawn(command[0], command.slice(1), { stdio: "inherit" });

@@ -2,7 +2,7 @@
 // `clear` removes what is gone and refuses what lives, unless forced.
 
 import { expect } from "chai";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -107,6 +107,36 @@ describe("the h5-threadsafe command", function () {
     cli("clear", "--force", file); // also removes the killed waiter's record
     const left = readdirSync(join(s.dir, ".held.h5.h5ts"));
     expect(left.map((n) => n.split(",")[4]), "only the idle record of the live thread (in this process)").to.deep.equal([String(process.pid)]);
+  });
+
+  it("run: an unknown mode (a typo) is bad usage, and runs nothing (it locked a file named \"held.h5:R\" and ran the command unguarded)", function () {
+    const marker = join(s.dir, "ran");
+    const r = cli("run", `${file}:R`, "--", process.execPath, "-e", `require("fs").writeFileSync(${JSON.stringify(marker)}, "")`);
+    expect(r.status, r.stderr).to.equal(2);
+    expect(r.stderr).to.include("unknown mode");
+    expect(existsSync(marker), "the command did not run").to.equal(false);
+  });
+
+  it("run takes several files in one order: two commands naming them in opposite orders both run (each held its first and waited for the other's, for ever)", async function () {
+    const other = join(s.dir, "other.h5");
+    const holder = await start("process");
+    await holder.do({ cmd: "open", file, mode: "a" });
+    await holder.do({ cmd: "open", file: other, mode: "w" });
+    const runs = [
+      [file, other],
+      [other, file],
+    ].map((files) => spawn(process.execPath, [CLI, "run", ...files, "--", process.execPath, "-e", "0"], { stdio: "ignore" }));
+    const exits = runs.map((c) => new Promise<number | null>((r) => c.on("exit", (code) => r(code))));
+    try {
+      // Both wait before the holder lets go: each for the first file it takes.
+      await until(() => inspect(file).waiters.length + inspect(other).waiters.length === 2, 15_000, "both runs to wait");
+      await holder.do({ cmd: "close", index: 0 });
+      await holder.do({ cmd: "close", index: 1 });
+      const limit = new Promise((r) => setTimeout(() => r("stuck"), 20_000).unref());
+      expect(await Promise.race([Promise.all(exits), limit])).to.deep.equal([0, 0]);
+    } finally {
+      for (const c of runs) c.kill("SIGKILL");
+    }
   });
 
   it("says how it is used, with exit code 2 for bad usage", function () {
