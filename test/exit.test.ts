@@ -3,8 +3,8 @@
 // HDF5 cannot read. A signal still kills the process, after the files are closed.
 
 import { expect } from "chai";
-import { spawn } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -122,6 +122,37 @@ function catches(pid: number, signal: NodeJS.Signals): boolean {
   const mask = BigInt("0x" + (/^SigCgt:\s*([0-9a-f]+)/m.exec(readFileSync(`/proc/${pid}/status`, "latin1"))?.[1] ?? "0"));
   return ((mask >> BigInt(constants.signals[signal] - 1)) & 1n) === 1n;
 }
+
+describe("exit codes", function () {
+  it("a top-level await that never settles still exits 13, patched or through the API (signal-exit made it 0); an exit code set stays", function () {
+    const tmp = tempDir();
+    try {
+      const file = join(tmp.dir, "t.h5");
+      const INDEX = fileURLToPath(new URL("../src/index.js", import.meta.url));
+      const write = (name: string, lines: string[]) => {
+        const path = join(tmp.dir, name);
+        writeFileSync(path, lines.join("\n"));
+        return path;
+      };
+      const hang = write("hang.mjs", [`await new Promise(() => {});`]);
+      const api = write("api.mjs", [
+        `import h5wasm from ${JSON.stringify(import.meta.resolve("h5wasm/node"))};`,
+        `import { openFile } from ${JSON.stringify(INDEX)};`,
+        `await h5wasm.ready;`,
+        `openFile(${JSON.stringify(file)}, "w").close();`,
+        `await new Promise(() => {});`,
+      ]);
+      const set = write("set.mjs", [`process.exitCode = 0;`, `await new Promise(() => {});`]);
+      const code = (args: string[]) => spawnSync(process.execPath, args, { encoding: "utf8", timeout: 60_000 }).status;
+      expect(code([hang]), "bare").to.equal(13);
+      expect(code(["--import", INSTALL, hang]), "patched").to.equal(13);
+      expect(code([api]), "the API").to.equal(13);
+      expect(code(["--import", INSTALL, set]), "exit code set by the program").to.equal(0);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
 
 describe("a signal during busy synchronous code", function () {
   const s = scenario("busy.h5");

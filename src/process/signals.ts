@@ -33,7 +33,7 @@ export function onSignalClose(closeAll: (why: string) => void): void {
       closeAll(signal);
       closeWorkers();
     };
-    mainHook = { onSignal, remove: onExit(onSignal) };
+    mainHook = { onSignal, remove: hookSignals(onSignal) };
   } else {
     // Each request is answered once: by the message, or from inside a synchronous wait
     // for a lock (answerCloseRequest), where the thread's event loop cannot run.
@@ -66,6 +66,31 @@ export function answerCloseRequest(): void {
 
 let mainHook: { onSignal: Parameters<typeof onExit>[0]; remove: () => void } | undefined;
 
+const KEEPS_13 = Symbol.for("h5-threadsafe.exit-13.v1");
+
+/**
+ * signal-exit's onExit, and the exit code Node gives a program whose top-level await never
+ * settled (13). signal-exit (4.1) sets process.exitCode from the 'exit' event's code before
+ * any listener runs, so Node's own listener for that case (`process.exitCode ??= 13`)
+ * found 0, and such a program exited 0 under the patch. Around signal-exit's hook, an
+ * 'exit' with no exit code set while that listener of Node's still waits carries 13.
+ */
+function hookSignals(onSignal: Parameters<typeof onExit>[0]): () => void {
+  const remove = onExit(onSignal);
+  const emit = process.emit as ((event: string | symbol, ...args: unknown[]) => boolean) & { [KEEPS_13]?: true };
+  if (!emit[KEEPS_13]) {
+    const wrapped = Object.assign(
+      function (this: NodeJS.Process, event: string | symbol, ...args: unknown[]) {
+        if (event === "exit" && args[0] === 0 && process.exitCode === undefined && process.listeners("exit").some((l) => l.name === "handleProcessExit")) args[0] = 13;
+        return emit.call(this, event, ...args);
+      },
+      { [KEEPS_13]: true as const },
+    );
+    process.emit = wrapped as unknown as typeof process.emit;
+  }
+  return remove;
+}
+
 /**
  * Runs `fn`, which blocks the main thread (a synchronous wait for a lock), so that a signal
  * still ends the process at once, by its default action: the handler above could run only
@@ -80,7 +105,7 @@ export function signalsUnhandledDuring<T>(fn: () => T): T {
   try {
     return fn();
   } finally {
-    hook.remove = onExit(hook.onSignal);
+    hook.remove = hookSignals(hook.onSignal);
   }
 }
 
