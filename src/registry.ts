@@ -6,11 +6,11 @@
 
 import * as h5 from "h5wasm/node";
 import { debug } from "./debug.js";
-import { H5TSError, aLock } from "./errors.js";
+import { H5TSError, LockTimeoutError, aLock } from "./errors.js";
 import { lockModeOf, reopenAccepted } from "./h5wasm/access.js";
 import type { HeldLock } from "./lock/held-lock.js";
 import { combine, covers, relaxes, type LockMode } from "./lock/modes.js";
-import type { LockOptions } from "./lock/options.js";
+import { lockOptions, type LockOptions } from "./lock/options.js";
 import { canonicalPath, sameFile, type FileIdentity } from "./lock/path.js";
 import { removeEmptyFile } from "./native/flock.js";
 import { Acquisition } from "./lock/wait.js";
@@ -135,6 +135,15 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
   });
 }
 
+/** Calls `fn` after `ms` (timers take at most 2^31-1 ms at once); returns what cancels it. */
+function after(ms: number, fn: () => void): () => void {
+  let timer: NodeJS.Timeout;
+  const arm = (left: number) => (timer = setTimeout(() => (left > MAX_TIMER_MS ? arm(left - MAX_TIMER_MS) : fn()), Math.min(left, MAX_TIMER_MS)));
+  arm(ms);
+  return () => clearTimeout(timer);
+}
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** The reason a pending asynchronous request ends when a synchronous open takes its place, or every async open gave it up. */
 class TakenOver extends Error {}
 
@@ -177,8 +186,15 @@ export class OpenFiles implements FileRegistry {
    * thread: other async opens of the file join it. `signal` gives up this open's wait
    * (rejecting with its reason); the request goes when no open waits for it any more.
    */
-  async claim(req: ShareRequest, signal?: AbortSignal): Promise<Share> {
+  async claim(req: ShareRequest, userSignal?: AbortSignal): Promise<Share> {
     req = this.#byName(req);
+    // Each open gives up at its own timeoutMs: the request that several opens join waits
+    // without a limit of its own (#startPending), and goes when no open waits for it.
+    const started = performance.now();
+    const timeout = lockOptions(req.options).timeoutMs;
+    const timer = timeout === Infinity ? undefined : new AbortController();
+    const stop = timer && after(timeout, () => timer.abort(this.#timedOut(req, started)));
+    const signal = timer ? (userSignal ? AbortSignal.any([userSignal, timer.signal]) : timer.signal) : userSignal;
     try {
       for (;;) {
         signal?.throwIfAborted();
@@ -203,12 +219,20 @@ export class OpenFiles implements FileRegistry {
     } catch (e) {
       if (signal?.aborted) this.#dropUnused(req.path);
       throw e;
+    } finally {
+      stop?.();
     }
+  }
+
+  /** The error of an async open whose own timeoutMs has passed. */
+  #timedOut(req: ShareRequest, started: number): LockTimeoutError {
+    const holders = this.#pending.get(req.path)?.acquisition.holders() ?? [];
+    return new LockTimeoutError(req.path, req.lock, holders, performance.now() - started);
   }
 
   /** Starts this thread's request for the file; once it holds, the lock waits in #files for the opens that join it. */
   #startPending(req: ShareRequest): Pending {
-    const request = this.#request(req, req.lock);
+    const request = this.#request({ ...req, options: { ...req.options, timeoutMs: Infinity } }, req.lock);
     const pending: Pending = { ...request, waiters: 0, settled: Promise.resolve() };
     pending.settled = request.acquisition.run().then(
       (lock) => {
@@ -265,11 +289,9 @@ export class OpenFiles implements FileRegistry {
    */
   #takeOver(pending: Pending, req: ShareRequest): Request {
     const { acquisition } = pending;
+    // Always a request of its own, even for the same mode: it waits with this open's
+    // options (its timeoutMs), not with those of the async opens it takes over from.
     const need = combine([acquisition.mode, req.lock])!;
-    if (need === acquisition.mode && !acquisition.failed) {
-      this.#pending.delete(req.path);
-      return pending;
-    }
     const gate = this.#gate(req, need); // before anything is let go: it may throw (out of descriptors)
     this.#pending.delete(req.path);
     // Its place in line, read before letting go (which ends it: then it has failed).

@@ -191,6 +191,34 @@ describe("explicit API", function () {
     expect(bad).to.be.instanceOf(InvalidArgumentError);
   });
 
+  it("each open waits as long as its own timeoutMs, also where opens of one thread share a request (they took the first open's)", async function () {
+    const holder = await s.start("process");
+    const h = await holder.do({ cmd: "open", file: good, mode: "a" });
+    const settle = (p: Promise<{ close(): void }>) =>
+      p.then(
+        (f) => (f.close(), "opened"),
+        (e: Error) => (e instanceof LockTimeoutError ? "timed out" : e.message),
+      );
+    // Two async opens joining one request, the short timeout first and then second.
+    const short1 = settle(openFileAsync(good, "r", { timeoutMs: 150 }));
+    const long1 = settle(openFileAsync(good, "r"));
+    const long2 = settle(openFileAsync(good, "r"));
+    const short2 = settle(openFileAsync(good, "r", { timeoutMs: 150 }));
+    expect([await short1, await short2]).to.deep.equal(["timed out", "timed out"]);
+    expect(inspect(good).waiters.length, "the others still wait").to.equal(1);
+    // A synchronous open that takes over the thread's waiting async request: its own timeout.
+    let error: unknown;
+    try {
+      openFile(good, "r", { timeoutMs: 150 }).close();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).to.be.instanceOf(LockTimeoutError);
+    await holder.do({ cmd: "close", index: h.index });
+    expect([await long1, await long2]).to.deep.equal(["opened", "opened"]);
+    expect(inspect(good).waiters).to.deep.equal([]);
+  });
+
   it("withFileAsync and `await using` wait without blocking the event loop; many async opens in one thread beside a writer (event-loop lag in the title)", async function () {
     const writer = await s.start("thread");
     const lag = monitorEventLoopDelay({ resolution: 1 });

@@ -177,6 +177,7 @@ export class Acquisition {
   readonly path: string;
   readonly mode: LockMode;
   readonly #attempt: Attempt;
+  readonly #gate: Gate | undefined;
   readonly #loop: Generator<Pause, HeldLock>;
   #held: HeldLock | undefined;
   #error: { error: unknown } | undefined;
@@ -188,7 +189,14 @@ export class Acquisition {
     this.mode = mode;
     const { since, gate, id, ...lock } = options;
     this.#attempt = new Attempt(path, mode, lockOptions(lock), since, id);
+    this.#gate = gate;
     this.#loop = take(this.#attempt, gate, () => this.#blocking);
+  }
+
+  /** Who stands in the way, as of the last look (past it, the data file's native holders). */
+  holders(): HolderInfo[] {
+    const holders = this.#attempt.holders();
+    return holders.length > 0 || !this.#gate ? holders : this.#gate.blockers();
   }
 
   /** When the request began: its place in line. */
