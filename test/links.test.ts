@@ -6,11 +6,13 @@
 // one lock for both, as HDF5 sees one file (registry.ts #byName).
 
 import { expect } from "chai";
-import { linkSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { inspect } from "../src/index.js";
+import h5wasm from "h5wasm/node";
+import { inspect, openFile } from "../src/index.js";
 import { nativeLocking } from "../src/native/flock.js";
 import { until } from "./support/agent.js";
+import { tempDir } from "./support/files.js";
 import { scenario } from "./support/scenario.js";
 
 describe("hard links", function () {
@@ -55,5 +57,41 @@ describe("hard links", function () {
     const bare = await outcomes(false);
     expect(bare, "bare h5wasm: HDF5 sees one file").to.include("a then r: opened");
     expect(await outcomes(true)).to.deep.equal(bare);
+  });
+});
+
+describe("names that go up through a symlink", function () {
+  before(async () => {
+    await h5wasm.ready;
+  });
+
+  it("\"latest/../new.h5\" names what the kernel says: w creates it there, and never locks, truncates or lends another file", function () {
+    // path.resolve removed "latest/.." as text: the lock named ./new.h5, and a `w` opened an
+    // unrelated file of that name there, lent it to HDF5 and truncated it to 0 bytes, while
+    // the create the user asked for failed.
+    const tmp = tempDir();
+    try {
+      const base = tmp.dir;
+      mkdirSync(join(base, "project", "run1"), { recursive: true });
+      symlinkSync(join(base, "project", "run1"), join(base, "latest"));
+      const unrelated = join(base, "summary.h5");
+      writeFileSync(unrelated, "not to be touched");
+      const f = openFile(`${base}/latest/../summary.h5`, "w");
+      f.create_dataset({ name: "d", data: new Float64Array([1]) });
+      f.close();
+      expect(readFileSync(unrelated, "utf8")).to.equal("not to be touched");
+      expect(existsSync(join(base, "project", "summary.h5")), "made where the kernel resolves the name").to.equal(true);
+      // A folder that does not exist on the way: h5wasm fails as it always did, nothing is touched.
+      let error: unknown;
+      try {
+        openFile(`${base}/missing/../summary.h5`, "w").close();
+      } catch (e) {
+        error = e;
+      }
+      expect(error, "the open fails").to.be.instanceOf(Error);
+      expect(readFileSync(unrelated, "utf8")).to.equal("not to be touched");
+    } finally {
+      tmp.cleanup();
+    }
   });
 });

@@ -48,7 +48,10 @@ export interface OpenRequest {
  * given back when the open fails or throws. Returns what `open` returned.
  */
 export function openLocked<T extends bigint | H5File>(req: OpenRequest, open: () => T): T {
-  const { path, id } = resolvePath(req.filename);
+  const { path, id, unreachable } = resolvePath(req.filename);
+  // No such folder (as the kernel sees the name): HDF5 fails the open as it always did,
+  // and nothing may be locked, made or lent by a name that means another file as text.
+  if (unreachable) return open();
   const table = openFiles();
   let share;
   try {

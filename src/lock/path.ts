@@ -16,6 +16,8 @@ export interface FileIdentity {
 export interface ResolvedPath {
   path: string;
   id?: FileIdentity;
+  /** The file's folder does not exist (as the kernel resolves the name): no open can make or find it. */
+  unreachable?: true;
 }
 
 /** Whether two identities are one file. */
@@ -40,7 +42,7 @@ export function resolvePath(path: string): ResolvedPath {
   } catch {
     st = undefined; // ENOTDIR, EACCES, ELOOP...: as a missing file
   }
-  if (!st) return { path: missingPath(path) };
+  if (!st) return missingPath(path);
   const id = { dev: st.dev, ino: st.ino, nlink: st.nlink, regular: st.isFile() };
   const key = isAbsolute(path) ? path : `${process.cwd()}\0${path}`;
   const now = performance.now();
@@ -50,7 +52,7 @@ export function resolvePath(path: string): ResolvedPath {
   try {
     canonical = realpathSync.native(path);
   } catch {
-    return { path: missingPath(path), id }; // gone since the stat
+    return { ...missingPath(path), id }; // gone since the stat
   }
   if (known.size >= 1000) known.clear(); // a bound for programs that touch many files
   known.set(key, { path: canonical, dev: id.dev, ino: id.ino, at: now });
@@ -61,14 +63,20 @@ export function canonicalPath(path: string): string {
   return resolvePath(path).path;
 }
 
-function missingPath(path: string): string {
+/**
+ * A missing file's name: its folder as the kernel resolves it. Not `path.resolve` first:
+ * that removes "x/.." as text, where the kernel follows a symlink x and then goes up from
+ * where it points ("latest/../new.h5" names a file beside the folder `latest` points to).
+ * The lock would then lock, and a `w` truncate, another file.
+ */
+function missingPath(path: string): ResolvedPath {
   try {
-    return realpathSync.native(path);
+    return { path: realpathSync.native(path) };
   } catch {
     try {
-      return join(realpathSync.native(dirname(resolve(path))), basename(path));
+      return { path: join(realpathSync.native(dirname(path)), basename(path)) };
     } catch {
-      return resolve(path);
+      return { path: resolve(path), unreachable: true };
     }
   }
 }
