@@ -11,7 +11,7 @@ import { lockModeOf, reopenAccepted } from "./h5wasm/access.js";
 import type { HeldLock } from "./lock/held-lock.js";
 import { combine, covers, relaxes, type LockMode } from "./lock/modes.js";
 import { lockOptions, type LockOptions } from "./lock/options.js";
-import { canonicalPath, sameFile, type FileIdentity } from "./lock/path.js";
+import { canonicalPath, resolvePath, sameFile, type FileIdentity } from "./lock/path.js";
 import { removeEmptyFile } from "./native/flock.js";
 import { Acquisition } from "./lock/wait.js";
 import type { NativeFileLock } from "./native/flock.js";
@@ -333,7 +333,8 @@ export class OpenFiles implements FileRegistry {
    */
   #byName(req: ShareRequest): ShareRequest {
     const id = req.id;
-    if (!id || id.nlink < 2 || this.#files.has(req.path) || this.#pending.has(req.path)) return req;
+    // Also with one name: a file renamed while open (its folder or itself) is the same file to HDF5.
+    if (!id || (this.#files.size === 0 && this.#pending.size === 0) || this.#files.has(req.path) || this.#pending.has(req.path)) return req;
     for (const [path, f] of [...this.#files, ...this.#pending]) if (f.id && sameFile(f.id, id)) return { ...req, path };
     return req;
   }
@@ -410,6 +411,7 @@ export class OpenFiles implements FileRegistry {
     const open = this.#files.get(share.path)!;
     if (!open.hdf5) {
       open.hdf5 = { first: mode, swmr: false };
+      open.id ??= resolvePath(share.path).id; // made just now: found by its inode once renamed
       open.native ??= lockCreated(share.path, open.lock.mode); // HDF5 made the file just now
       this.#follow(open); // the opens in progress no longer count: HDF5's open does
     }

@@ -6,7 +6,7 @@
 // one lock for both, as HDF5 sees one file (registry.ts #byName).
 
 import { expect } from "chai";
-import { existsSync, linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import h5wasm from "h5wasm/node";
 import { inspect, openFile } from "../src/index.js";
@@ -90,6 +90,30 @@ describe("names that go up through a symlink", function () {
       }
       expect(error, "the open fails").to.be.instanceOf(Error);
       expect(readFileSync(unrelated, "utf8")).to.equal("not to be touched");
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
+
+describe("a file renamed while open", function () {
+  before(async () => {
+    await h5wasm.ready;
+  });
+
+  it("opened again by its new name in the same thread joins the open lock (it waited for its own flock, for ever)", function () {
+    const tmp = tempDir();
+    try {
+      const draft = join(tmp.dir, "draft.h5");
+      const final = join(tmp.dir, "final.h5");
+      const w = openFile(draft, "w");
+      w.create_dataset({ name: "d", data: new Float64Array([1, 2, 3]) });
+      renameSync(draft, final);
+      const r = openFile(final, "r", { timeoutMs: 5000 }); // without the fix: LockTimeoutError after 5 s
+      expect(r.keys()).to.deep.equal(["d"]);
+      r.close();
+      w.close();
+      expect(inspect(final).holders).to.deep.equal([]);
     } finally {
       tmp.cleanup();
     }
