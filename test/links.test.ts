@@ -7,7 +7,9 @@
 
 import { expect } from "chai";
 import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import h5wasm from "h5wasm/node";
 import { inspect, openFile } from "../src/index.js";
 import { nativeLocking } from "../src/native/flock.js";
@@ -90,6 +92,30 @@ describe("names that go up through a symlink", function () {
       }
       expect(error, "the open fails").to.be.instanceOf(Error);
       expect(readFileSync(unrelated, "utf8")).to.equal("not to be touched");
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  it("a path through a regular file (\"data.h5/inner.h5\"): h5wasm fails as it always did, and the patch says nothing (it warned H5TS_UNLOCKED)", function () {
+    const tmp = tempDir();
+    try {
+      const data = join(tmp.dir, "data.h5");
+      writeFileSync(data, "");
+      const script = join(tmp.dir, "through.mjs");
+      writeFileSync(
+        script,
+        [
+          `import h5wasm from ${JSON.stringify(import.meta.resolve("h5wasm/node"))};`,
+          `await h5wasm.ready;`,
+          `console.log(String(new h5wasm.File(${JSON.stringify(join(data, "inner.h5"))}, "r").file_id));`,
+        ].join("\n"),
+      );
+      const REGISTER = fileURLToPath(new URL("../src/register.js", import.meta.url));
+      const bare = spawnSync(process.execPath, [script], { encoding: "utf8" });
+      const patched = spawnSync(process.execPath, ["--import", REGISTER, script], { encoding: "utf8" });
+      expect(patched.stdout).to.equal(bare.stdout).and.equal("-1\n");
+      expect(patched.stderr).to.equal(bare.stderr);
     } finally {
       tmp.cleanup();
     }

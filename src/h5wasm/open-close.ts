@@ -2,7 +2,7 @@
 // the file (registry.ts), open, and bind the share to the new handle; close, and give the
 // share back. Used by the patch (drop-in) and by the explicit API.
 
-import { existsSync } from "node:fs";
+import { accessSync, constants, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { settings } from "../config.js";
 import { LockTimeoutError, warnNow, type H5TSError } from "../errors.js";
@@ -64,9 +64,12 @@ export function openLocked<T extends bigint | H5File>(req: OpenRequest, open: ()
       warnUnlocked(path, e as H5TSError);
       return open();
     }
+    // A folder on the way that this user may not search: HDF5 cannot reach the file
+    // either, and refuses the open as it always did (the lock's EACCES is not h5wasm's).
+    if (!req.strict && NO_ACCESS.has(code) && !searchable(dirname(path))) return open();
     if (req.strict || code !== "ENOLOCKDIR") throw e;
-    // The file's folder does not exist: HDF5 refuses the open as it always did.
-    if (!existsSync(dirname(path))) return open();
+    // The file's folder does not exist, or is a file: HDF5 refuses the open as it always did.
+    if (!isFolder(dirname(path))) return open();
     // A lock folder of the user's choice that cannot be used is a configuration error.
     if (req.options?.lockDir ?? settings().lockDir) throw e;
     warnUnlocked(path, e as H5TSError);
@@ -112,6 +115,25 @@ export function adoptFile(file: H5File): void {
 }
 
 const OUT_OF_DESCRIPTORS = new Set(["EMFILE", "ENFILE"]);
+
+const NO_ACCESS = new Set(["EACCES", "EPERM"]);
+
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch {
+    return false; // ENOTDIR, ELOOP...: no folder HDF5 could open a file in
+  }
+}
+
+function searchable(folder: string): boolean {
+  try {
+    accessSync(folder, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 const warned = new Set<string>();
 
 /** No lock could be made anywhere for this file: the open goes on, and the user hears of it once per file. */
