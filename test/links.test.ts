@@ -62,86 +62,68 @@ describe("hard links", function () {
   });
 });
 
-describe("names that go up through a symlink", function () {
+describe("names that go up through a symlink, go through a file, or change while open", function () {
+  let tmp: ReturnType<typeof tempDir>;
   before(async () => {
     await h5wasm.ready;
   });
+  beforeEach(() => (tmp = tempDir()));
+  afterEach(() => tmp.cleanup());
 
   it("\"latest/../new.h5\" names what the kernel says: w creates it there, and never locks, truncates or lends another file", function () {
     // path.resolve removed "latest/.." as text: the lock named ./new.h5, and a `w` opened an
     // unrelated file of that name there, lent it to HDF5 and truncated it to 0 bytes, while
     // the create the user asked for failed.
-    const tmp = tempDir();
+    const base = tmp.dir;
+    mkdirSync(join(base, "project", "run1"), { recursive: true });
+    symlinkSync(join(base, "project", "run1"), join(base, "latest"));
+    const unrelated = join(base, "summary.h5");
+    writeFileSync(unrelated, "not to be touched");
+    const f = openFile(`${base}/latest/../summary.h5`, "w");
+    f.create_dataset({ name: "d", data: new Float64Array([1]) });
+    f.close();
+    expect(readFileSync(unrelated, "utf8")).to.equal("not to be touched");
+    expect(existsSync(join(base, "project", "summary.h5")), "made where the kernel resolves the name").to.equal(true);
+    // A folder that does not exist on the way: h5wasm fails as it always did, nothing is touched.
+    let error: unknown;
     try {
-      const base = tmp.dir;
-      mkdirSync(join(base, "project", "run1"), { recursive: true });
-      symlinkSync(join(base, "project", "run1"), join(base, "latest"));
-      const unrelated = join(base, "summary.h5");
-      writeFileSync(unrelated, "not to be touched");
-      const f = openFile(`${base}/latest/../summary.h5`, "w");
-      f.create_dataset({ name: "d", data: new Float64Array([1]) });
-      f.close();
-      expect(readFileSync(unrelated, "utf8")).to.equal("not to be touched");
-      expect(existsSync(join(base, "project", "summary.h5")), "made where the kernel resolves the name").to.equal(true);
-      // A folder that does not exist on the way: h5wasm fails as it always did, nothing is touched.
-      let error: unknown;
-      try {
-        openFile(`${base}/missing/../summary.h5`, "w").close();
-      } catch (e) {
-        error = e;
-      }
-      expect(error, "the open fails").to.be.instanceOf(Error);
-      expect(readFileSync(unrelated, "utf8")).to.equal("not to be touched");
-    } finally {
-      tmp.cleanup();
+      openFile(`${base}/missing/../summary.h5`, "w").close();
+    } catch (e) {
+      error = e;
     }
+    expect(error, "the open fails").to.be.instanceOf(Error);
+    expect(readFileSync(unrelated, "utf8")).to.equal("not to be touched");
   });
 
   it("a path through a regular file (\"data.h5/inner.h5\"): h5wasm fails as it always did, and the patch says nothing (it warned H5TS_UNLOCKED)", function () {
-    const tmp = tempDir();
-    try {
-      const data = join(tmp.dir, "data.h5");
-      writeFileSync(data, "");
-      const script = join(tmp.dir, "through.mjs");
-      writeFileSync(
-        script,
-        [
-          `import h5wasm from ${JSON.stringify(import.meta.resolve("h5wasm/node"))};`,
-          `await h5wasm.ready;`,
-          `console.log(String(new h5wasm.File(${JSON.stringify(join(data, "inner.h5"))}, "r").file_id));`,
-        ].join("\n"),
-      );
-      const REGISTER = fileURLToPath(new URL("../src/register.js", import.meta.url));
-      const bare = spawnSync(process.execPath, [script], { encoding: "utf8" });
-      const patched = spawnSync(process.execPath, ["--import", REGISTER, script], { encoding: "utf8" });
-      expect(patched.stdout).to.equal(bare.stdout).and.equal("-1\n");
-      expect(patched.stderr).to.equal(bare.stderr);
-    } finally {
-      tmp.cleanup();
-    }
-  });
-});
-
-describe("a file renamed while open", function () {
-  before(async () => {
-    await h5wasm.ready;
+    const data = join(tmp.dir, "data.h5");
+    writeFileSync(data, "");
+    const script = join(tmp.dir, "through.mjs");
+    writeFileSync(
+      script,
+      [
+        `import h5wasm from ${JSON.stringify(import.meta.resolve("h5wasm/node"))};`,
+        `await h5wasm.ready;`,
+        `console.log(String(new h5wasm.File(${JSON.stringify(join(data, "inner.h5"))}, "r").file_id));`,
+      ].join("\n"),
+    );
+    const REGISTER = fileURLToPath(new URL("../src/register.js", import.meta.url));
+    const bare = spawnSync(process.execPath, [script], { encoding: "utf8" });
+    const patched = spawnSync(process.execPath, ["--import", REGISTER, script], { encoding: "utf8" });
+    expect(patched.stdout).to.equal(bare.stdout).and.equal("-1\n");
+    expect(patched.stderr).to.equal(bare.stderr);
   });
 
-  it("opened again by its new name in the same thread joins the open lock (it waited for its own flock, for ever)", function () {
-    const tmp = tempDir();
-    try {
-      const draft = join(tmp.dir, "draft.h5");
-      const final = join(tmp.dir, "final.h5");
-      const w = openFile(draft, "w");
-      w.create_dataset({ name: "d", data: new Float64Array([1, 2, 3]) });
-      renameSync(draft, final);
-      const r = openFile(final, "r", { timeoutMs: 5000 }); // without the fix: LockTimeoutError after 5 s
-      expect(r.keys()).to.deep.equal(["d"]);
-      r.close();
-      w.close();
-      expect(inspect(final).holders).to.deep.equal([]);
-    } finally {
-      tmp.cleanup();
-    }
+  it("a file renamed while open, opened again by its new name in the same thread joins the open lock (it waited for its own flock, for ever)", function () {
+    const draft = join(tmp.dir, "draft.h5");
+    const final = join(tmp.dir, "final.h5");
+    const w = openFile(draft, "w");
+    w.create_dataset({ name: "d", data: new Float64Array([1, 2, 3]) });
+    renameSync(draft, final);
+    const r = openFile(final, "r", { timeoutMs: 5000 }); // without the fix: LockTimeoutError after 5 s
+    expect(r.keys()).to.deep.equal(["d"]);
+    r.close();
+    w.close();
+    expect(inspect(final).holders).to.deep.equal([]);
   });
 });
