@@ -3,7 +3,7 @@
 // (The explicit API: the test process itself stays unpatched.)
 
 import { expect } from "chai";
-import { existsSync, mkdtempSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import h5wasm from "h5wasm/node";
@@ -45,19 +45,23 @@ describe("keeping released things a while", function () {
   it("a released record stays (free) for the window, serves the next open, and then goes with its folder", async function () {
     await h5wasm.ready;
     const dir = mkdtempSync(join(tmpdir(), "h5ts-keep-"));
-    const file = join(dir, "k.h5");
-    openFile(file, "w").close();
-    const folder = join(dir, ".k.h5.h5ts");
-    const names = () => (existsSync(folder) ? readdirSync(folder) : []);
-    await sleep(IDLE_MS * 2); // the w's idle record (exclusive) goes first
-    expect(existsSync(folder)).to.equal(false);
-    openFile(file, "r").close();
-    const first = names();
-    expect(first, "one idle record after the close").to.have.length(1);
-    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r)); // turns of the event loop later, as a server's next request
-    openFile(file, "r").close();
-    expect(names(), "the same record, reused").to.deep.equal(first);
-    await sleep(IDLE_MS * 2);
-    expect(existsSync(folder), "record and folder removed after the window").to.equal(false);
+    try {
+      const file = join(dir, "k.h5");
+      openFile(file, "w").close();
+      const folder = join(dir, ".k.h5.h5ts");
+      const names = () => (existsSync(folder) ? readdirSync(folder) : []);
+      await sleep(IDLE_MS * 2); // the w's idle record (exclusive) goes first
+      expect(existsSync(folder)).to.equal(false);
+      openFile(file, "r").close();
+      const first = names();
+      expect(first, "one idle record after the close").to.have.length(1);
+      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r)); // turns of the event loop later, as a server's next request
+      openFile(file, "r").close();
+      expect(names(), "the same record, reused").to.deep.equal(first);
+      await sleep(IDLE_MS * 2);
+      expect(existsSync(folder), "record and folder removed after the window").to.equal(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
