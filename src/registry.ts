@@ -289,9 +289,12 @@ export class OpenFiles implements FileRegistry {
    */
   #takeOver(pending: Pending, req: ShareRequest): Request {
     const { acquisition } = pending;
-    // Always a request of its own, even for the same mode: it waits with this open's
-    // options (its timeoutMs), not with those of the async opens it takes over from.
     const need = combine([acquisition.mode, req.lock])!;
+    if (need === acquisition.mode && !acquisition.failed) {
+      // Driven to its end by this open (which then waits without the async opens' limits).
+      this.#pending.delete(req.path);
+      return pending;
+    }
     const gate = this.#gate(req, need); // before anything is let go: it may throw (out of descriptors)
     this.#pending.delete(req.path);
     // Its place in line, read before letting go (which ends it: then it has failed).
