@@ -102,7 +102,7 @@ function main(argvAll: string[]): number | Promise<number> {
   if (verb === "run") {
     const targets = files.map(parseTarget);
     if (command.length === 0 || targets.some((t) => !t)) {
-      const bad = files.filter((f) => !parseTarget(f));
+      const bad = files.filter((_, i) => !targets[i]);
       console.error(bad.length ? `h5-threadsafe: unknown mode in ${bad.join(", ")} (modes: r, a, w, x, Sr, Sa)\n` : `h5-threadsafe: run needs file[:mode] arguments, then -- and a command\n`);
       process.stderr.write(HELP);
       return 2;

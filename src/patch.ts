@@ -12,7 +12,7 @@ import h5wasm, * as h5 from "h5wasm/node";
 import { lockModeOf, modeOfFlags, type H5Module } from "./h5wasm/access.js";
 import { adoptFile, bypassed, closeLocked, openLocked, swmrWriteStarted } from "./h5wasm/open-close.js";
 import { coverChildren, uncoverChildren } from "./coverage/children.js";
-import { FIRST_USE, removeTrap } from "./coverage/trap.js";
+import { FIRST_USE, WRAPPED, removeTrap } from "./coverage/trap.js";
 import { watchSignals } from "./lifecycle.js";
 import { prepareWake } from "./lock/wake.js";
 import { openFiles, type H5File } from "./registry.js";
@@ -55,12 +55,10 @@ function unwrap(target: Holder, name: string): void {
   }
 }
 
-// The module's functions that the patch wraps.
-const WRAPPED = ["open", "close_file", "H5Fstart_swmr_write"];
 // A handle opened under the patch keeps its lock until it closes, unpatch() or not: its
 // close and start_swmr_write must still reach the registry. These wrappers stay while
 // such handles are open, and the last close takes them away.
-const WHILE_OPEN = new Set(["close_file", "H5Fstart_swmr_write"]);
+const WHILE_OPEN = new Set<string>(["close_file", "H5Fstart_swmr_write"]);
 
 function patchModule(M: H5Module, state: PatchState): void {
   const mod = M as unknown as Holder;

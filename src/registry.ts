@@ -338,7 +338,7 @@ export class OpenFiles implements FileRegistry {
     const id = req.id;
     // Also with one name: a file renamed while open (its folder or itself) is the same file to HDF5.
     if (!id || (this.#files.size === 0 && this.#pending.size === 0) || this.#files.has(req.path) || this.#pending.has(req.path)) return req;
-    for (const [path, f] of [...this.#files, ...this.#pending]) if (f.id && sameFile(f.id, id)) return { ...req, path };
+    for (const table of [this.#files, this.#pending]) for (const [path, f] of table) if (f.id && sameFile(f.id, id)) return { ...req, path };
     return req;
   }
 

@@ -16,6 +16,7 @@ const require = createRequire(import.meta.url);
 // thread's children from its start, and most never terminate a worker.
 const libc = () => require("../process/libc.js") as typeof import("../process/libc.js");
 const PRELOAD = new URL("./preload.js", import.meta.url).href;
+const PRELOADS: ReadonlySet<string> = new Set([PRELOAD]);
 const MARK = Symbol.for("h5-threadsafe.coverage.v1");
 
 type AnyFn = (...args: any[]) => any;
@@ -44,7 +45,7 @@ function withPreload(execArgv: readonly string[] | undefined): string[] | undefi
 
 /** Whether flags import the preload already (a covered thread's own flags). */
 function hasPreload(flags: readonly string[]): boolean {
-  return flags.some((f, i) => (f === "--import" && flags[i + 1] === PRELOAD) || f === `--import=${PRELOAD}`);
+  return flags.some((_, i) => importAt(flags, i, PRELOADS) > 0);
 }
 
 /** Whether a worker that inherits this thread's flags is covered: they import the patch or the preload. */
@@ -67,20 +68,20 @@ function withoutRefused(flags: readonly string[], error: Error): string[] {
   return out;
 }
 
-/** How many flags from `i` on import the patch eagerly: 2 (`--import X`), 1 (`--import=X`) or 0. */
-function eagerImportAt(flags: readonly string[], i: number): number {
-  if (flags[i] === "--import") return EAGER.has(flags[i + 1] ?? "") ? 2 : 0;
-  return flags[i].startsWith("--import=") && EAGER.has(flags[i].slice("--import=".length)) ? 1 : 0;
+/** How many flags from `i` on import one of `modules`: 2 (`--import X`), 1 (`--import=X`) or 0. */
+function importAt(flags: readonly string[], i: number, modules: ReadonlySet<string>): number {
+  if (flags[i] === "--import") return modules.has(flags[i + 1] ?? "") ? 2 : 0;
+  return flags[i].startsWith("--import=") && modules.has(flags[i].slice("--import=".length)) ? 1 : 0;
 }
 
 function importsPatch(flags: readonly string[]): boolean {
-  return flags.some((_, i) => eagerImportAt(flags, i) > 0);
+  return flags.some((_, i) => importAt(flags, i, EAGER) > 0);
 }
 
 function withoutEagerPatch(flags: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < flags.length; i++) {
-    const n = eagerImportAt(flags, i);
+    const n = importAt(flags, i, EAGER);
     if (n) i += n - 1;
     else out.push(flags[i]);
   }

@@ -14,7 +14,7 @@
 
 import { createRequire } from "node:module";
 import { coverChildren } from "./children.js";
-import { FIRST_USE, TRAP, TRAP_NAME as NAME, isNodeBuildModule, removeTrap } from "./trap.js";
+import { FIRST_USE, TRAP, TRAP_NAME as NAME, WRAPPED, isNodeBuildModule, removeTrap } from "./trap.js";
 
 coverChildren();
 
@@ -33,9 +33,6 @@ function uncovered(e: unknown): void {
     code: "H5TS_UNCOVERED",
   });
 }
-
-// The module's functions that the patch wraps (patch.ts); an open comes first.
-const WRAPPED = ["open", "close_file", "H5Fstart_swmr_write"] as const;
 
 function install(module: Record<string, unknown>): void {
   try {

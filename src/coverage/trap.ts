@@ -9,6 +9,9 @@ export const TRAP = Symbol.for("h5-threadsafe.coverage.trap.v1");
 /** The mark of a stand-in: its value is the function stood in for, which patch.ts wraps instead. */
 export const FIRST_USE = Symbol.for("h5-threadsafe.first-use.v1");
 
+/** The Emscripten module's functions that the patch wraps (an open comes first). */
+export const WRAPPED = ["open", "close_file", "H5Fstart_swmr_write"] as const;
+
 const proto = Object.prototype as unknown as Record<PropertyKey, unknown>;
 
 /** Removes the trap from this thread, if it is set (it patches the next h5wasm that starts). */
@@ -25,5 +28,5 @@ export function removeTrap(): void {
  */
 export function isNodeBuildModule(m: Record<string, unknown>): boolean {
   const fs = m.FS as { filesystems?: Record<string, unknown> } | undefined;
-  return typeof m.open === "function" && typeof m.close_file === "function" && typeof m.H5Fstart_swmr_write === "function" && fs?.filesystems?.NODEFS !== undefined;
+  return WRAPPED.every((name) => typeof m[name] === "function") && fs?.filesystems?.NODEFS !== undefined;
 }

@@ -2,13 +2,14 @@
 // the file (registry.ts), open, and bind the share to the new handle; close, and give the
 // share back. Used by the patch (drop-in) and by the explicit API.
 
-import { accessSync, constants, statSync } from "node:fs";
+import { accessSync, constants } from "node:fs";
 import { dirname } from "node:path";
 import { settings } from "../config.js";
 import { LockTimeoutError, warnNow, type H5TSError } from "../errors.js";
 import { closeAtExit } from "../lifecycle.js";
 import type { LockMode } from "../lock/modes.js";
 import type { LockOptions } from "../lock/options.js";
+import { isDirectory } from "../lock/folders.js";
 import { resolvePath } from "../lock/path.js";
 import { openHandingOver } from "./handover.js";
 import { openFiles, type H5File } from "../registry.js";
@@ -69,7 +70,7 @@ export function openLocked<T extends bigint | H5File>(req: OpenRequest, open: ()
     if (!req.strict && NO_ACCESS.has(code) && !searchable(dirname(path))) return open();
     if (req.strict || code !== "ENOLOCKDIR") throw e;
     // The file's folder does not exist, or is a file: HDF5 refuses the open as it always did.
-    if (!isFolder(dirname(path))) return open();
+    if (!isDirectory(dirname(path))) return open();
     // A lock folder of the user's choice that cannot be used is a configuration error.
     if (req.options?.lockDir ?? settings().lockDir) throw e;
     warnUnlocked(path, e as H5TSError);
@@ -117,14 +118,6 @@ export function adoptFile(file: H5File): void {
 const OUT_OF_DESCRIPTORS = new Set(["EMFILE", "ENFILE"]);
 
 const NO_ACCESS = new Set(["EACCES", "EPERM"]);
-
-function isFolder(path: string): boolean {
-  try {
-    return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
-  } catch {
-    return false; // ENOTDIR, ELOOP...: no folder HDF5 could open a file in
-  }
-}
 
 function searchable(folder: string): boolean {
   try {

@@ -49,7 +49,8 @@ export interface LockDirs {
  */
 export const FALLBACK_ROOT = process.env.H5TS_FALLBACK_DIR || (isDirectory("/run/lock") ? "/run/lock/h5-threadsafe" : "/tmp/h5-threadsafe");
 
-function isDirectory(path: string): boolean {
+/** Whether `path` names a folder (symlinks followed); false for any error. */
+export function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();
   } catch {
